@@ -1,0 +1,503 @@
+//! The pool's decisions, made under the lock: hand out a connection or a
+//! slot, queue a waiter, take a connection back, expire, destroy.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::counters::CloseReason;
+use crate::lease::LeaseInfo;
+use crate::options::PoolConfig;
+use crate::state::{Assignment, Effects, KeyState, State, Waiter};
+use crate::traits::{PoolKey, Poolable};
+
+/// The outcome of an acquire attempt.
+pub(crate) enum Step<C> {
+    Ready(Assignment<C>),
+    Wait(oneshot::Receiver<Assignment<C>>, u64),
+}
+
+/// How a lease ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The response was read to the end and the protocol allows reuse.
+    Reusable,
+    /// The connection must close, for this reason.
+    Close(CloseReason),
+}
+
+/// A lease's connection coming back.
+pub(crate) struct Returned<C> {
+    pub(crate) id: u64,
+    pub(crate) conn: C,
+    pub(crate) outcome: Outcome,
+    pub(crate) hints: Hints,
+}
+
+/// Hints a lease learnt from the server (`Keep-Alive: timeout=, max=`).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Hints {
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) remaining_requests: Option<u64>,
+}
+
+/// Bookkeeping of handing entry `id` to a request.
+fn checkout<C: Poolable>(ks: &mut KeyState<C>, id: u64, now: Instant) -> Assignment<C> {
+    let e = ks.entries.get_mut(&id).expect("checkout of a known entry");
+    let was_idle = e.in_flight == 0;
+    let conn = if e.shared() {
+        e.conn.as_ref().and_then(Poolable::share)
+    } else {
+        e.conn.take()
+    };
+    let conn = conn.expect("an available entry holds its connection");
+    e.in_flight += 1;
+    let info = LeaseInfo {
+        id,
+        reused: e.requests > 0,
+        requests_before: e.requests,
+        idle_for: if was_idle {
+            now.saturating_duration_since(e.last_used)
+        } else {
+            Duration::ZERO
+        },
+        age: now.saturating_duration_since(e.created),
+    };
+    e.requests += 1;
+    ks.counters.requests += 1;
+    if info.reused {
+        ks.counters.reused += 1;
+    }
+    if e.shared() && e.in_flight < e.capacity && !ks.shared_avail.contains(&id) {
+        ks.shared_avail.push(id);
+    }
+    if e.shared() && e.in_flight >= e.capacity {
+        ks.shared_avail.retain(|x| *x != id);
+    }
+    Assignment::Conn { id, conn, info }
+}
+
+impl<K: PoolKey, C: Poolable> State<K, C> {
+    pub(crate) fn key_state(&mut self, key: &K, config: &PoolConfig) -> &mut KeyState<C> {
+        if !self.keys.contains_key(key) {
+            let opts = std::sync::Arc::new(config.for_label(key.label()).clone());
+            self.keys.insert(key.clone(), KeyState::new(opts));
+        }
+        self.keys.get_mut(key).expect("inserted above")
+    }
+
+    /// Finds a usable open connection for `key`, closing dead or expired
+    /// idle ones on the way.
+    fn take_available(
+        &mut self,
+        key: &K,
+        now: Instant,
+        fx: &mut Effects<K, C>,
+    ) -> Option<Assignment<C>> {
+        let State { keys, g } = self;
+        let ks = keys.get_mut(key)?;
+        // A shared connection with spare capacity first.
+        while let Some(&id) = ks.shared_avail.last() {
+            let e = &ks.entries[&id];
+            if e.is_open() && e.generation == ks.generation && !e.lifetime_over(now, &ks.opts) {
+                return Some(checkout(ks, id, now));
+            }
+            ks.shared_avail.pop();
+            if !e.is_open() {
+                ks.entries.get_mut(&id).expect("present").dead = true;
+            }
+        }
+        while let Some(&id) = ks.idle.last() {
+            let e = &ks.entries[&id];
+            let reason = if !e.is_open() {
+                ks.counters.stale += 1;
+                Some(CloseReason::ServerClosed)
+            } else if e.lifetime_over(now, &ks.opts) {
+                Some(CloseReason::Lifetime)
+            } else if e.idle_key.is_some_and(|(deadline, _)| now >= deadline) {
+                Some(CloseReason::IdleTimeout)
+            } else if e.generation != ks.generation {
+                Some(CloseReason::Destroyed)
+            } else {
+                None
+            };
+            match reason {
+                Some(r) => g.remove_entry(ks, id, r, fx),
+                None => {
+                    g.unidle(ks, id);
+                    return Some(checkout(ks, id, now));
+                }
+            }
+        }
+        None
+    }
+
+    /// Serves a new request for `key`: a connection, a slot, or a place in
+    /// the queue.
+    pub(crate) fn acquire(
+        &mut self,
+        key: &K,
+        now: Instant,
+        config: &PoolConfig,
+        can_spawn: bool,
+        fx: &mut Effects<K, C>,
+    ) -> Step<C> {
+        let ks = self.key_state(key, config);
+        ks.warm |= ks.opts.min_free_sockets > 0;
+        let step = if ks.waiters.is_empty() {
+            match self.take_available(key, now, fx) {
+                Some(a) => Some(Step::Ready(a)),
+                None => {
+                    let ks = self.keys.get_mut(key).expect("present");
+                    if ks.has_free_slot() {
+                        ks.connecting += 1;
+                        let id = self.g.new_id();
+                        Some(Step::Ready(Assignment::Slot {
+                            id,
+                            generation: ks.generation,
+                        }))
+                    } else {
+                        None
+                    }
+                }
+            }
+        } else {
+            None
+        };
+        let step = step.unwrap_or_else(|| {
+            let (tx, rx) = oneshot::channel();
+            self.g.next_waiter += 1;
+            let wid = self.g.next_waiter;
+            let ks = self.keys.get_mut(key).expect("present");
+            ks.counters.waits += 1;
+            ks.waiters.push_back(Waiter {
+                id: wid,
+                since: now,
+                tx,
+            });
+            Step::Wait(rx, wid)
+        });
+        if can_spawn {
+            self.refill(key, fx);
+        }
+        step
+    }
+
+    /// Reverses an assignment a waiter could not take.
+    pub(crate) fn undo(&mut self, key: &K, a: Assignment<C>, now: Instant, fx: &mut Effects<K, C>) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return;
+        };
+        match a {
+            Assignment::Slot { .. } => ks.connecting -= 1,
+            Assignment::Conn { id, conn, info } => {
+                let Some(e) = ks.entries.get_mut(&id) else {
+                    fx.drop.push(conn);
+                    return;
+                };
+                e.in_flight -= 1;
+                e.requests -= 1;
+                ks.counters.requests -= 1;
+                if info.reused {
+                    ks.counters.reused -= 1;
+                }
+                if e.shared() {
+                    fx.drop.push(conn);
+                } else {
+                    e.conn = Some(conn);
+                }
+                if e.in_flight == 0 {
+                    ks.shared_avail.retain(|x| *x != id);
+                    g.make_idle(key, ks, id, now, fx);
+                }
+            }
+        }
+    }
+
+    /// Hands free connections and slots of `key` to its waiters, in order.
+    pub(crate) fn dispatch(&mut self, key: &K, now: Instant, fx: &mut Effects<K, C>) {
+        loop {
+            let Some(ks) = self.keys.get_mut(key) else {
+                return;
+            };
+            match ks.waiters.front() {
+                None => return,
+                Some(w) if w.tx.is_closed() => {
+                    ks.waiters.pop_front();
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let a = match self.take_available(key, now, fx) {
+                Some(a) => a,
+                None => {
+                    let ks = self.keys.get_mut(key).expect("present");
+                    if !ks.has_free_slot() {
+                        return;
+                    }
+                    ks.connecting += 1;
+                    Assignment::Slot {
+                        id: self.g.new_id(),
+                        generation: ks.generation,
+                    }
+                }
+            };
+            let ks = self.keys.get_mut(key).expect("present");
+            let w = ks.waiters.pop_front().expect("checked above");
+            let waited = now.saturating_duration_since(w.since);
+            match w.tx.send(a) {
+                Ok(()) => ks.counters.wait_time += waited,
+                Err(a) => self.undo(key, a, now, fx),
+            }
+        }
+    }
+
+    /// Takes back a lease's connection.
+    pub(crate) fn release(
+        &mut self,
+        key: &K,
+        back: Returned<C>,
+        now: Instant,
+        fx: &mut Effects<K, C>,
+    ) {
+        let Returned {
+            id,
+            conn,
+            outcome,
+            hints,
+        } = back;
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            fx.drop.push(conn);
+            return;
+        };
+        let Some(e) = ks.entries.get_mut(&id) else {
+            fx.drop.push(conn);
+            return;
+        };
+        e.in_flight -= 1;
+        e.last_used = now;
+        if let Some(t) = hints.idle_timeout {
+            e.idle_timeout = e.idle_timeout.min(t);
+        }
+        if let Some(n) = hints.remaining_requests {
+            let cap = e.requests.saturating_add(n);
+            e.max_requests = Some(e.max_requests.map_or(cap, |m| m.min(cap)));
+        }
+        let close = match outcome {
+            Outcome::Close(r) => Some(r),
+            Outcome::Reusable if !ks.opts.keep_alive => Some(CloseReason::KeepAliveOff),
+            Outcome::Reusable if !e.is_open() || (!e.shared() && !conn.is_open()) => {
+                Some(CloseReason::ServerClosed)
+            }
+            Outcome::Reusable if e.generation != ks.generation => Some(CloseReason::Destroyed),
+            Outcome::Reusable if e.lifetime_over(now, &ks.opts) => Some(CloseReason::Lifetime),
+            Outcome::Reusable if e.requests_over() => Some(CloseReason::MaxRequests),
+            Outcome::Reusable => None,
+        };
+        if e.shared() {
+            fx.drop.push(conn);
+        } else {
+            e.conn = Some(conn);
+        }
+        match close {
+            Some(r) if e.shared() && e.in_flight > 0 => {
+                // Other streams still run on it: stop handing it out, close
+                // it when the last one ends.
+                e.dead = true;
+                let _ = r;
+                ks.shared_avail.retain(|x| *x != id);
+            }
+            Some(r) => g.remove_entry(ks, id, r, fx),
+            None if e.in_flight == 0 => {
+                ks.shared_avail.retain(|x| *x != id);
+                g.make_idle(key, ks, id, now, fx);
+            }
+            None => {
+                if !ks.shared_avail.contains(&id) {
+                    ks.shared_avail.push(id);
+                }
+            }
+        }
+        self.dispatch(key, now, fx);
+        self.enforce_idle_caps(key, fx);
+        self.refill(key, fx);
+    }
+
+    /// A reserved slot was given back without a connection.
+    pub(crate) fn slot_returned(
+        &mut self,
+        key: &K,
+        failed: bool,
+        now: Instant,
+        fx: &mut Effects<K, C>,
+    ) {
+        if let Some(ks) = self.keys.get_mut(key) {
+            ks.connecting -= 1;
+            if failed {
+                ks.counters.connect_errors += 1;
+            }
+        }
+        self.dispatch(key, now, fx);
+    }
+
+    /// A reserved slot became connection `id`; it is checked out for the
+    /// request that reserved it.
+    pub(crate) fn complete(
+        &mut self,
+        key: &K,
+        id: u64,
+        generation: u64,
+        conn: C,
+        now: Instant,
+        fx: &mut Effects<K, C>,
+    ) -> Assignment<C> {
+        let State { keys, g } = self;
+        let ks = keys.get_mut(key).expect("a slot's key stays in the pool");
+        ks.connecting -= 1;
+        g.insert_entry(ks, id, conn, generation, now);
+        let a = checkout(ks, id, now);
+        // A shared connection can serve waiters at once.
+        self.dispatch(key, now, fx);
+        a
+    }
+
+    /// Closes the idle connections over `maxFreeSockets` (oldest first) and
+    /// over the global idle cap (least recently used first).
+    fn enforce_idle_caps(&mut self, key: &K, fx: &mut Effects<K, C>) {
+        let State { keys, g } = self;
+        let max_idle_total = g.max_idle_total;
+        if let Some(ks) = keys.get_mut(key) {
+            while ks.idle.len() > ks.opts.max_free_sockets {
+                let oldest = ks.idle[0];
+                g.remove_entry(ks, oldest, CloseReason::OverMaxFree, fx);
+            }
+        }
+        if let Some(cap) = max_idle_total {
+            while g.lru.len() > cap {
+                let (&(_, id), k) = g.lru.iter().next().expect("non-empty");
+                let k = k.clone();
+                if let Some(ks) = keys.get_mut(&k) {
+                    g.remove_entry(ks, id, CloseReason::GlobalCap, fx);
+                }
+            }
+        }
+    }
+
+    /// Plans pre-warm connects so `key` has `minFreeSockets` idle.
+    pub(crate) fn refill(&mut self, key: &K, fx: &mut Effects<K, C>) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return;
+        };
+        if !ks.warm || !ks.opts.keep_alive || !ks.waiters.is_empty() {
+            return;
+        }
+        let have = ks.idle.len() + ks.warming;
+        let want = ks.opts.min_free_sockets.saturating_sub(have);
+        let room = ks.opts.max_sockets.saturating_sub(ks.total());
+        for _ in 0..want.min(room) {
+            ks.connecting += 1;
+            ks.warming += 1;
+            fx.connects.push((key.clone(), g.new_id(), ks.generation));
+        }
+    }
+
+    /// A pre-warm connect finished.
+    pub(crate) fn warm_done(
+        &mut self,
+        key: &K,
+        id: u64,
+        generation: u64,
+        conn: Option<C>,
+        now: Instant,
+        fx: &mut Effects<K, C>,
+    ) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return;
+        };
+        ks.connecting -= 1;
+        ks.warming -= 1;
+        match conn {
+            Some(c) => {
+                g.insert_entry(ks, id, c, generation, now);
+                ks.counters.prewarmed += 1;
+                g.make_idle(key, ks, id, now, fx);
+            }
+            None => ks.counters.connect_errors += 1,
+        }
+        self.dispatch(key, now, fx);
+        self.enforce_idle_caps(key, fx);
+    }
+
+    /// Closes idle connections whose deadline passed; returns the next deadline.
+    pub(crate) fn expire(&mut self, now: Instant, fx: &mut Effects<K, C>) -> Option<Instant> {
+        let mut touched = Vec::new();
+        while let Some((&(deadline, id), _)) = self.g.timers.iter().next() {
+            if deadline > now {
+                break;
+            }
+            let key = self.g.timers[&(deadline, id)].clone();
+            let State { keys, g } = self;
+            match keys.get_mut(&key) {
+                Some(ks) => {
+                    let reason = match ks.entries.get(&id) {
+                        Some(e) if e.lifetime_over(now, &ks.opts) => CloseReason::Lifetime,
+                        _ => CloseReason::IdleTimeout,
+                    };
+                    g.remove_entry(ks, id, reason, fx);
+                }
+                None => {
+                    g.timers.remove(&(deadline, id));
+                }
+            }
+            if !touched.contains(&key) {
+                touched.push(key);
+            }
+        }
+        for key in touched {
+            self.refill(&key, fx);
+        }
+        let next = self.g.timers.keys().next().map(|(t, _)| *t);
+        self.g.reaper_at = next;
+        next
+    }
+
+    /// The transport noticed connection `id` closed by the peer.
+    pub(crate) fn conn_closed(&mut self, key: &K, id: u64, fx: &mut Effects<K, C>) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return;
+        };
+        let Some(e) = ks.entries.get_mut(&id) else {
+            return;
+        };
+        if e.idle_key.is_some() {
+            ks.counters.stale += 1;
+            g.remove_entry(ks, id, CloseReason::ServerClosed, fx);
+            self.refill(key, fx);
+        } else {
+            e.dead = true;
+            ks.shared_avail.retain(|x| *x != id);
+        }
+    }
+
+    /// Closes idle connections of `key` now and marks the rest to close on
+    /// release. Returns (closed now, closing later).
+    pub(crate) fn destroy(&mut self, key: &K, fx: &mut Effects<K, C>) -> (usize, usize) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return (0, 0);
+        };
+        ks.generation += 1;
+        ks.shared_avail.clear();
+        let idle: Vec<u64> = ks.idle.clone();
+        for id in &idle {
+            g.remove_entry(ks, *id, CloseReason::Destroyed, fx);
+        }
+        (idle.len(), ks.entries.len() + ks.connecting)
+    }
+}
