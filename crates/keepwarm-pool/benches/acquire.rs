@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
 //! Pool acquire + release cost: one key vs 10,000 keys, every acquire
 //! reusing an idle connection (the pool's hot path).
 //!
@@ -59,5 +60,9 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = bench
+}
 criterion_main!(benches);
