@@ -1,0 +1,249 @@
+//! `ClientBuilder`: every option, its default, and validation at `build()`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keepwarm_pool::{PoolConfig, PoolOptions};
+use rustls::ClientConfig;
+use rustls_pki_types::CertificateDer;
+
+use crate::client::{Client, ClientOptions};
+use crate::error::Error;
+
+/// Builds a [`Client`]. Options use the names of Node's `http.Agent` /
+/// `agentkeepalive` in their docs (`maxSockets`, …). A bad setting is
+/// reported by [`build`](Self::build), never by a panic.
+#[must_use]
+#[derive(Clone, Debug)]
+pub struct ClientBuilder {
+    pool: PoolOptions,
+    max_free_set: bool,
+    per_label: HashMap<String, PoolOptions>,
+    max_idle_total: Option<usize>,
+    opts: ClientOptions,
+    roots: Vec<CertificateDer<'static>>,
+    webpki_roots: bool,
+    tls: Option<Arc<ClientConfig>>,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            pool: PoolOptions::default(),
+            max_free_set: false,
+            per_label: HashMap::new(),
+            max_idle_total: None,
+            opts: ClientOptions::default(),
+            roots: Vec::new(),
+            webpki_roots: true,
+            tls: None,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// `keepAlive`: keep connections for reuse. `false` sends
+    /// `Connection: close` and opens one connection per request (the
+    /// baseline to compare against). Default `true`.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.pool.keep_alive = on;
+        self
+    }
+
+    /// `maxSockets`: most connections per key (connecting + active + idle);
+    /// past it requests wait in FIFO order. Default 50.
+    pub fn max_sockets(mut self, n: usize) -> Self {
+        self.pool.max_sockets = n;
+        self
+    }
+
+    /// `maxFreeSockets`: most idle connections kept per key. Default 10, or
+    /// `maxSockets` when that is lower and this is not set.
+    pub fn max_free_sockets(mut self, n: usize) -> Self {
+        self.pool.max_free_sockets = n;
+        self.max_free_set = true;
+        self
+    }
+
+    /// `freeSocketTimeout`: close a connection idle this long. Default 15 s.
+    pub fn free_socket_timeout(mut self, d: Duration) -> Self {
+        self.pool.free_socket_timeout = d;
+        self
+    }
+
+    /// `maxSocketLifetime`: never reuse a connection older than this.
+    /// `None` for no limit. Default 600 s.
+    pub fn max_socket_lifetime(mut self, d: Option<Duration>) -> Self {
+        self.pool.max_socket_lifetime = d;
+        self
+    }
+
+    /// `acquireTimeout`: how long a request waits for a slot at
+    /// `maxSockets`. `None` waits forever. Default 30 s.
+    pub fn acquire_timeout(mut self, d: Option<Duration>) -> Self {
+        self.pool.acquire_timeout = d;
+        self
+    }
+
+    /// `maxRequestsPerSocket`: close a connection after this many requests.
+    /// Default `None` (no limit).
+    pub fn max_requests_per_socket(mut self, n: Option<u64>) -> Self {
+        self.pool.max_requests_per_socket = n;
+        self
+    }
+
+    /// `minFreeSockets`: pre-warmed idle connections kept ready per key
+    /// once it has been used or warmed ([`Client::warm`]). Default 0.
+    pub fn min_free_sockets(mut self, n: usize) -> Self {
+        self.pool.min_free_sockets = n;
+        self
+    }
+
+    /// Most idle connections across all keys (least recently used closed
+    /// first). Default `None` (no global cap).
+    pub fn max_idle_total(mut self, n: Option<usize>) -> Self {
+        self.max_idle_total = n;
+        self
+    }
+
+    /// Replaces all pool options at once (keys without a label override).
+    pub fn pool_options(mut self, opts: PoolOptions) -> Self {
+        self.pool = opts;
+        self.max_free_set = true;
+        self
+    }
+
+    /// Pool options for keys with this label (a provider), replacing the
+    /// defaults whole. Default: none.
+    pub fn label_options(mut self, label: impl Into<String>, opts: PoolOptions) -> Self {
+        self.per_label.insert(label.into(), opts);
+        self
+    }
+
+    /// `connectTimeout`: DNS + TCP + TLS must finish within this. Default 10 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.opts.connect_timeout = d;
+        self
+    }
+
+    /// `timeout`: inactivity limit of an active exchange; a response body
+    /// that pauses longer fails. Also bounds the wait for response headers
+    /// unless [`response_header_timeout`](Self::response_header_timeout) is
+    /// set. Default 30 s.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.opts.timeout = d;
+        self
+    }
+
+    /// How long to wait for response headers after sending (for slow LLM
+    /// responses, e.g. 600 s). Default `None`: the `timeout` applies.
+    pub fn response_header_timeout(mut self, d: Option<Duration>) -> Self {
+        self.opts.response_header_timeout = d;
+        self
+    }
+
+    /// `keepAliveMsecs`: initial delay of TCP keep-alive probes on pooled
+    /// sockets. Default 60 s.
+    pub fn keep_alive_msecs(mut self, d: Duration) -> Self {
+        self.opts.keep_alive_msecs = d;
+        self
+    }
+
+    /// Most times one request is retried on another connection, under the
+    /// safe-retry rules. Default 3.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.opts.max_retries = n;
+        self
+    }
+
+    /// Trusts `cert` as a root, besides the built-in webpki roots.
+    pub fn add_root_certificate(mut self, cert: CertificateDer<'static>) -> Self {
+        self.roots.push(cert);
+        self
+    }
+
+    /// Use the built-in webpki (Mozilla) roots. Default `true`.
+    pub fn tls_built_in_roots(mut self, on: bool) -> Self {
+        self.webpki_roots = on;
+        self
+    }
+
+    /// Uses this rustls configuration instead of building one (root
+    /// options are then ignored). Default: built from the roots above.
+    pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Checks every setting and builds the client. May be called outside a
+    /// tokio runtime.
+    pub fn build(self) -> Result<Client, Error> {
+        let mut pool = self.pool;
+        if !self.max_free_set {
+            pool.max_free_sockets = pool.max_free_sockets.min(pool.max_sockets);
+        }
+        let config = PoolConfig {
+            default: pool,
+            per_label: self.per_label,
+            max_idle_total: self.max_idle_total,
+        };
+        config
+            .validate()
+            .map_err(|e| Error::builder(format!("invalid client setting {e}")))?;
+        for (name, d) in [
+            ("connectTimeout", Some(self.opts.connect_timeout)),
+            ("timeout", Some(self.opts.timeout)),
+            ("responseHeaderTimeout", self.opts.response_header_timeout),
+            ("keepAliveMsecs", Some(self.opts.keep_alive_msecs)),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(Error::builder(format!(
+                    "invalid client setting {name}: must be greater than 0"
+                )));
+            }
+        }
+        let tls = match self.tls {
+            Some(t) => t,
+            None => crate::tls::client_config(&self.roots, self.webpki_roots)?,
+        };
+        Ok(Client::from_parts(config, self.opts, tls))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_are_errors_not_panics() {
+        let e = ClientBuilder::default().max_sockets(0).build().unwrap_err();
+        assert!(e.is_builder());
+        assert_eq!(
+            e.to_string(),
+            "invalid client setting maxSockets: must be at least 1, got 0"
+        );
+        let e = ClientBuilder::default()
+            .max_sockets(4)
+            .max_free_sockets(8)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("maxFreeSockets: 8 is above maxSockets (4)"));
+        let e = ClientBuilder::default()
+            .timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("timeout: must be greater than 0"));
+        let e = ClientBuilder::default()
+            .free_socket_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("freeSocketTimeout"));
+    }
+
+    #[test]
+    fn an_unset_max_free_follows_a_low_max_sockets() {
+        let c = ClientBuilder::default().max_sockets(4).build().unwrap();
+        assert_eq!(c.pool_config().default.max_free_sockets, 4);
+    }
+}

@@ -1,0 +1,423 @@
+//! `Client`: sends requests over pooled connections, retries only when it
+//! is safe, and tags every response with its `ConnectionInfo`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONNECTION, HOST};
+use http::request::Parts;
+use http::{Method, Request, Response, Uri};
+use http_body_util::Full;
+use keepwarm_pool::{
+    AcquireError, Acquired, BoxError, CloseReason, ConnectFuture, Connector, KeySnapshot, Lease,
+    Pool, PoolConfig,
+};
+use rustls::ClientConfig;
+
+use crate::body::ResponseBody;
+use crate::builder::ClientBuilder;
+use crate::conn::{self, Http1Conn};
+use crate::error::{Error, Kind};
+use crate::hints;
+use crate::info::{ConnectionInfo, Handshake};
+use crate::key::Key;
+
+/// Options of the client that are not pool options.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientOptions {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) response_header_timeout: Option<Duration>,
+    pub(crate) keep_alive_msecs: Duration,
+    pub(crate) max_retries: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            response_header_timeout: None,
+            keep_alive_msecs: Duration::from_secs(60),
+            max_retries: 3,
+        }
+    }
+}
+
+/// A request extension naming the pool label (provider) a request belongs
+/// to. Without it the label is the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Label(pub Arc<str>);
+
+/// TLS handshakes per key.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsCounts {
+    /// Full handshakes.
+    pub full: u64,
+    /// Resumed sessions.
+    pub resumed: u64,
+}
+
+/// One key's numbers: the pool's counters and gauges plus TLS handshakes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyStats {
+    /// The key.
+    pub key: Key,
+    /// Pool counters and gauges.
+    pub pool: KeySnapshot,
+    /// TLS handshakes on this key's connections.
+    pub tls: TlsCounts,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) pool: Pool<Key, Http1Conn>,
+    pub(crate) tls: Arc<ClientConfig>,
+    pub(crate) opts: ClientOptions,
+    tls_counts: Mutex<HashMap<Key, TlsCounts>>,
+}
+
+impl ClientInner {
+    pub(crate) fn count_handshake(&self, key: &Key, kind: Handshake) {
+        let mut m = self.tls_counts.lock().unwrap_or_else(|e| e.into_inner());
+        let c = m.entry(key.clone()).or_default();
+        match kind {
+            Handshake::Full => c.full += 1,
+            Handshake::Resumed => c.resumed += 1,
+            Handshake::None => {}
+        }
+    }
+}
+
+/// Opens pre-warm connections for the pool (`minFreeSockets`).
+struct Prewarm(Weak<ClientInner>);
+
+impl Connector<Key, Http1Conn> for Prewarm {
+    fn connect(&self, key: Key, id: u64) -> ConnectFuture<Http1Conn> {
+        let client = self.0.clone();
+        Box::pin(async move {
+            conn::open(&client, &key, id)
+                .await
+                .map_err(|e| Box::new(e) as BoxError)
+        })
+    }
+}
+
+/// An HTTP/1.1 + HTTPS client with a keyed keep-alive pool. Cheap to clone;
+/// clones share the pool.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("pool", &self.inner.pool)
+            .finish()
+    }
+}
+
+fn is_idempotent(parts: &Parts) -> bool {
+    matches!(
+        parts.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    ) || parts.headers.contains_key("idempotency-key")
+}
+
+/// The error may have come before any response byte (the server closed or
+/// reset the connection as we sent).
+fn before_response(e: &hyper::Error) -> bool {
+    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
+        return true;
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+            );
+        }
+        src = s.source();
+    }
+    false
+}
+
+impl Client {
+    /// A client with default settings.
+    pub fn new() -> Result<Client, Error> {
+        ClientBuilder::default().build()
+    }
+
+    /// A builder with every option at its default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    pub(crate) fn from_parts(config: PoolConfig, opts: ClientOptions, tls: Arc<ClientConfig>) -> Client {
+        let inner = Arc::new_cyclic(|me: &Weak<ClientInner>| {
+            let pool = Pool::with_connector(config, Arc::new(Prewarm(me.clone())))
+                .expect("validated by the builder");
+            ClientInner {
+                pool,
+                tls,
+                opts,
+                tls_counts: Mutex::new(HashMap::new()),
+            }
+        });
+        Client { inner }
+    }
+
+    /// The pool configuration in force.
+    pub fn pool_config(&self) -> &PoolConfig {
+        self.inner.pool.config()
+    }
+
+    /// `GET url`.
+    pub async fn get(&self, url: &str) -> Result<Response<ResponseBody>, Error> {
+        let req = Request::get(url)
+            .body(Bytes::new())
+            .map_err(|e| Error::invalid_url(format!("invalid URL `{url}`: {e}")))?;
+        self.request(req).await
+    }
+
+    /// Sends `req` (an absolute URL) over a pooled connection.
+    ///
+    /// The response's extensions hold a [`ConnectionInfo`]. Its body must be
+    /// read to the end for the connection to be reused.
+    pub async fn request(&self, req: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
+        let label = req.extensions().get::<Label>().map(|l| l.0.clone());
+        let key = Key::from_uri(req.uri(), label.as_ref())?;
+        let (mut parts, body) = req.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse::<Uri>()
+            .map_err(|e| Error::invalid_url(format!("invalid path in {}: {e}", parts.uri)))?;
+        parts.uri = path;
+        if !parts.headers.contains_key(HOST) {
+            let host = HeaderValue::from_str(&key.host_header())
+                .map_err(|e| Error::invalid_url(format!("invalid host `{}`: {e}", key.host)))?;
+            parts.headers.insert(HOST, host);
+        }
+        if !self.inner.pool.options_for(&key).keep_alive {
+            parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        let idempotent = is_idempotent(&parts);
+        let mut retries = 0u32;
+        let mut pending: Option<Request<Full<Bytes>>> = None;
+        loop {
+            let mut lease = self.checkout(&key).await?;
+            let reused = lease.info().reused;
+            let req = pending.take().unwrap_or_else(|| {
+                let mut r = Request::new(Full::new(body.clone()));
+                *r.method_mut() = parts.method.clone();
+                *r.uri_mut() = parts.uri.clone();
+                *r.version_mut() = http::Version::HTTP_11;
+                *r.headers_mut() = parts.headers.clone();
+                r
+            });
+            let header_timeout = self
+                .inner
+                .opts
+                .response_header_timeout
+                .unwrap_or(self.inner.opts.timeout);
+            let sent = {
+                let fut = lease.conn_mut().sender.try_send_request(req);
+                tokio::time::timeout(header_timeout, fut).await
+            };
+            let mut err = match sent {
+                Ok(Ok(resp)) => return Ok(self.wrap(resp, lease, retries)),
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    lease.close(CloseReason::Error);
+                    return Err(Error::timeout(
+                        format_args!("waiting for response headers from {key}"),
+                        header_timeout,
+                    ));
+                }
+            };
+            let unsent = err.take_message();
+            let err = err.into_error();
+            let early = before_response(&err);
+            lease.close(if early {
+                CloseReason::ServerClosed
+            } else {
+                CloseReason::Error
+            });
+            let safe = unsent.is_some() || (idempotent && early);
+            if reused && safe && retries < self.inner.opts.max_retries {
+                retries += 1;
+                self.inner.pool.record_retry(&key);
+                pending = unsent;
+                continue;
+            }
+            return Err(Error::new(
+                Kind::Request,
+                format!("request to {key} failed"),
+                Some(Box::new(err)),
+            ));
+        }
+    }
+
+    async fn checkout(&self, key: &Key) -> Result<Lease<Key, Http1Conn>, Error> {
+        match self.inner.pool.acquire(key).await {
+            Ok(Acquired::Ready(lease)) => Ok(lease),
+            Ok(Acquired::Connect(permit)) => {
+                match conn::open(&Arc::downgrade(&self.inner), key, permit.id()).await {
+                    Ok(c) => Ok(permit.complete(c)),
+                    Err(e) => {
+                        permit.fail();
+                        Err(e)
+                    }
+                }
+            }
+            Err(AcquireError::Exhausted {
+                max_sockets,
+                busy,
+                waited,
+                ..
+            }) => Err(Error::new(
+                Kind::PoolExhausted,
+                format!(
+                    "pool exhausted for {key}: {busy} of {max_sockets} connections busy, waited {}",
+                    humanize(waited)
+                ),
+                None,
+            )),
+            Err(AcquireError::Closed) => Err(Error::new(
+                Kind::PoolExhausted,
+                format!("pool for {key} closed while waiting"),
+                None,
+            )),
+        }
+    }
+
+    fn wrap(
+        &self,
+        resp: Response<hyper::body::Incoming>,
+        mut lease: Lease<Key, Http1Conn>,
+        retries: u32,
+    ) -> Response<ResponseBody> {
+        let h = hints::read(resp.version(), resp.headers());
+        if let Some(secs) = h.timeout_secs {
+            lease.limit_idle_timeout(hints::idle_cap(secs));
+        }
+        if let Some(max) = h.max {
+            lease.limit_remaining_requests(max);
+        }
+        let i = *lease.info();
+        let info = ConnectionInfo {
+            id: i.id,
+            reused: i.reused,
+            requests_before: i.requests_before,
+            idle_for: i.idle_for,
+            age: i.age,
+            handshake: lease.conn().handshake,
+            retries,
+        };
+        let (mut parts, incoming) = resp.into_parts();
+        parts.extensions.insert(info);
+        let body = ResponseBody::new(incoming, lease, h.close, self.inner.opts.timeout);
+        Response::from_parts(parts, body)
+    }
+
+    /// Opens `minFreeSockets` connections to `url`'s origin now, so even the
+    /// first request skips the handshake. `label` as in [`Label`].
+    pub fn warm(&self, url: &str, label: Option<&str>) -> Result<(), Error> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| Error::invalid_url(format!("invalid URL `{url}`: {e}")))?;
+        let label = label.map(Arc::<str>::from);
+        let key = Key::from_uri(&uri, label.as_ref())?;
+        self.inner.pool.warm(&key);
+        Ok(())
+    }
+
+    /// Every key's counters, gauges and TLS handshakes, sorted by key.
+    pub fn stats(&self) -> Vec<KeyStats> {
+        let tls = self
+            .inner
+            .tls_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut v: Vec<KeyStats> = self
+            .inner
+            .pool
+            .snapshot()
+            .into_iter()
+            .map(|(key, pool)| KeyStats {
+                tls: tls.get(&key).copied().unwrap_or_default(),
+                key,
+                pool,
+            })
+            .collect();
+        v.sort_by(|a, b| {
+            (&a.key.label, &a.key.host, a.key.port, a.key.scheme.as_str()).cmp(&(
+                &b.key.label,
+                &b.key.host,
+                b.key.port,
+                b.key.scheme.as_str(),
+            ))
+        });
+        v
+    }
+
+    /// Closes the idle connections of every key with `label` now; active
+    /// ones close when their request ends. No in-flight request fails.
+    pub fn destroy_label(&self, label: &str) -> keepwarm_pool::DestroyReport {
+        self.inner.pool.destroy_label(label)
+    }
+
+    /// Closes the idle connections of every key `pred` accepts now (e.g.
+    /// one provider's `https` keys); active ones close when released.
+    pub fn destroy_where(&self, pred: impl Fn(&Key) -> bool) -> keepwarm_pool::DestroyReport {
+        self.inner.pool.destroy_where(pred)
+    }
+}
+
+/// `30s`, `1.5s`, `250ms`.
+fn humanize(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        let s = d.as_secs_f64();
+        if (s - s.round()).abs() < 0.05 {
+            format!("{}s", s.round())
+        } else {
+            format!("{s:.1}s")
+        }
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn humanized_waits() {
+        assert_eq!(humanize(Duration::from_secs(30)), "30s");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(humanize(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn idempotency() {
+        let p = |m: Method, key: bool| {
+            let mut b = Request::builder().method(m);
+            if key {
+                b = b.header("idempotency-key", "k1");
+            }
+            b.body(()).unwrap().into_parts().0
+        };
+        assert!(is_idempotent(&p(Method::GET, false)));
+        assert!(is_idempotent(&p(Method::PUT, false)));
+        assert!(!is_idempotent(&p(Method::POST, false)));
+        assert!(is_idempotent(&p(Method::POST, true)));
+    }
+}

@@ -1,0 +1,147 @@
+//! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE), TLS, the HTTP/1.1
+//! handshake, and the task that drives it and tells the pool when it ends.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use keepwarm_pool::Poolable;
+use rustls::pki_types::ServerName;
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::TcpStream;
+
+use crate::client::ClientInner;
+use crate::error::{Error, Kind};
+use crate::info::Handshake;
+use crate::key::{Key, Scheme};
+
+/// An HTTP/1.1 connection as the pool holds it.
+pub(crate) struct Http1Conn {
+    pub(crate) sender: SendRequest<Full<Bytes>>,
+    pub(crate) handshake: Handshake,
+}
+
+impl Poolable for Http1Conn {
+    fn is_open(&self) -> bool {
+        !self.sender.is_closed()
+    }
+}
+
+async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
+    let addrs = tokio::net::lookup_host((&*key.host, key.port))
+        .await
+        .map_err(|e| {
+            Error::new(
+                Kind::Connect,
+                format!("resolving {key} failed"),
+                Some(Box::new(e)),
+            )
+        })?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                stream.set_nodelay(true).ok();
+                let ka = TcpKeepalive::new().with_time(keepalive);
+                SockRef::from(&stream).set_tcp_keepalive(&ka).ok();
+                return Ok(stream);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let source = last.unwrap_or_else(|| std::io::Error::other("no address found"));
+    Err(Error::new(
+        Kind::Connect,
+        format!("connect to {key} failed"),
+        Some(Box::new(source)),
+    ))
+}
+
+fn tls_error(key: &Key, e: std::io::Error) -> Error {
+    let is_tls = e
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+    let kind = if is_tls { Kind::Tls } else { Kind::Connect };
+    Error::new(
+        kind,
+        format!("TLS handshake with {key} failed"),
+        Some(Box::new(e)),
+    )
+}
+
+/// Opens connection `id` for `key` and spawns its driver task.
+pub(crate) async fn open(
+    client: &Weak<ClientInner>,
+    key: &Key,
+    id: u64,
+) -> Result<Http1Conn, Error> {
+    let inner = client
+        .upgrade()
+        .ok_or_else(|| Error::builder("the client was dropped"))?;
+    let connect_timeout = inner.opts.connect_timeout;
+    let work = async {
+        let stream = tcp(key, inner.opts.keep_alive_msecs).await?;
+        match key.scheme {
+            Scheme::Http => handshake(client, key, id, TokioIo::new(stream), Handshake::None).await,
+            Scheme::Https => {
+                let name = ServerName::try_from(key.host.to_string()).map_err(|e| {
+                    Error::invalid_url(format!("`{}` is not a valid TLS server name: {e}", key.host))
+                })?;
+                let tls = tokio_rustls::TlsConnector::from(inner.tls.clone())
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| tls_error(key, e))?;
+                let kind = match tls.get_ref().1.handshake_kind() {
+                    Some(rustls::HandshakeKind::Resumed) => Handshake::Resumed,
+                    _ => Handshake::Full,
+                };
+                inner.count_handshake(key, kind);
+                handshake(client, key, id, TokioIo::new(tls), kind).await
+            }
+        }
+    };
+    match tokio::time::timeout(connect_timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::timeout(
+            format_args!("connect to {key} (connectTimeout)"),
+            connect_timeout,
+        )),
+    }
+}
+
+async fn handshake<T>(
+    client: &Weak<ClientInner>,
+    key: &Key,
+    id: u64,
+    io: TokioIo<T>,
+    kind: Handshake,
+) -> Result<Http1Conn, Error>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| {
+            Error::new(
+                Kind::Connect,
+                format!("HTTP/1.1 handshake with {key} failed"),
+                Some(Box::new(e)),
+            )
+        })?;
+    let (client, key) = (client.clone(), key.clone());
+    tokio::spawn(async move {
+        // Ends when the peer closes, on an error, on unexpected bytes while
+        // idle, or when the pool drops the sender.
+        let _ = conn.await;
+        if let Some(c) = client.upgrade() {
+            c.pool.connection_closed(&key, id);
+        }
+    });
+    Ok(Http1Conn {
+        sender,
+        handshake: kind,
+    })
+}

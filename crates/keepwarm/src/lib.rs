@@ -1,0 +1,45 @@
+//! keepwarm: an HTTP/1.1 and HTTPS client whose keep-alive pool counts real
+//! sockets.
+//!
+//! - One pool per [`Client`], keyed by provider label, scheme, host and port
+//!   ([`Key`]), with the limits of Node's `http.Agent`: `maxSockets`,
+//!   `maxFreeSockets`, `freeSocketTimeout`, `maxSocketLifetime`,
+//!   `timeout`, `keepAliveMsecs` (see [`ClientBuilder`]).
+//! - A connection returns to the pool only after its response was read to
+//!   the end and the protocol allows reuse; an idle one is checked before
+//!   reuse; the server's `Keep-Alive: timeout=N, max=M` is obeyed.
+//! - Retries only when safe: on a reused connection, any request that was
+//!   not written at all, and idempotent ones (or with `Idempotency-Key`)
+//!   that got no response byte.
+//! - Every response carries a [`ConnectionInfo`]; [`Client::stats`] has the
+//!   counters, TLS handshakes full and resumed included.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), keepwarm::Error> {
+//! let client = keepwarm::Client::builder().max_sockets(20).build()?;
+//! for _ in 0..3 {
+//!     let resp = client.get("https://example.com/").await?;
+//!     let info = *resp.extensions().get::<keepwarm::ConnectionInfo>().unwrap();
+//!     let body = resp.into_body().bytes().await?; // read to the end: reusable
+//!     println!("{} bytes, connection {} reused: {}", body.len(), info.id, info.reused);
+//! }
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod builder;
+mod client;
+mod conn;
+mod error;
+mod hints;
+mod info;
+mod key;
+mod tls;
+
+pub use body::ResponseBody;
+pub use builder::ClientBuilder;
+pub use client::{Client, KeyStats, Label, TlsCounts};
+pub use error::Error;
+pub use info::{ConnectionInfo, Handshake};
+pub use key::{Key, Scheme};
+pub use keepwarm_pool::{CloseReason, DestroyReport, KeySnapshot, PoolOptions};
