@@ -106,6 +106,9 @@ pub struct Counters {
     pub created: u64,
     /// Connection attempts that failed.
     pub connect_errors: u64,
+    /// Connection attempts abandoned because their request was cancelled
+    /// (the server may have accepted the TCP connection).
+    pub connects_cancelled: u64,
     /// Connections closed, by reason.
     pub closed: ClosedCounts,
     /// Idle connections found dead (closed by the peer) before reuse.

@@ -338,6 +338,8 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             ks.connecting -= 1;
             if failed {
                 ks.counters.connect_errors += 1;
+            } else {
+                ks.counters.connects_cancelled += 1;
             }
         }
         self.dispatch(key, now, fx);

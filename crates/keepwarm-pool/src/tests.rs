@@ -196,6 +196,7 @@ async fn a_dropped_or_failed_permit_frees_its_slot() {
     assert_eq!(snap(&p).connecting, 1);
     drop(permit);
     assert_eq!(snap(&p).connecting, 0);
+    assert_eq!(snap(&p).counters.connects_cancelled, 1);
     let Acquired::Connect(permit) = p.acquire(&K).await.unwrap() else {
         panic!()
     };

@@ -228,7 +228,9 @@ mod tests {
             .max_free_sockets(8)
             .build()
             .unwrap_err();
-        assert!(e.to_string().contains("maxFreeSockets: 8 is above maxSockets (4)"));
+        assert!(e
+            .to_string()
+            .contains("maxFreeSockets: 8 is above maxSockets (4)"));
         let e = ClientBuilder::default()
             .timeout(Duration::ZERO)
             .build()

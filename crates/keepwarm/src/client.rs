@@ -157,7 +157,11 @@ impl Client {
         ClientBuilder::default()
     }
 
-    pub(crate) fn from_parts(config: PoolConfig, opts: ClientOptions, tls: Arc<ClientConfig>) -> Client {
+    pub(crate) fn from_parts(
+        config: PoolConfig,
+        opts: ClientOptions,
+        tls: Arc<ClientConfig>,
+    ) -> Client {
         let inner = Arc::new_cyclic(|me: &Weak<ClientInner>| {
             let pool = Pool::with_connector(config, Arc::new(Prewarm(me.clone())))
                 .expect("validated by the builder");
@@ -205,7 +209,9 @@ impl Client {
             parts.headers.insert(HOST, host);
         }
         if !self.inner.pool.options_for(&key).keep_alive {
-            parts.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            parts
+                .headers
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let idempotent = is_idempotent(&parts);
         let mut retries = 0u32;
@@ -281,14 +287,19 @@ impl Client {
                 busy,
                 waited,
                 ..
-            }) => Err(Error::new(
-                Kind::PoolExhausted,
-                format!(
-                    "pool exhausted for {key}: {busy} of {max_sockets} connections busy, waited {}",
-                    humanize(waited)
-                ),
-                None,
-            )),
+            }) => {
+                // Name the configured acquireTimeout (the measured wait is
+                // that plus scheduling jitter).
+                let limit = self.inner.pool.options_for(key).acquire_timeout;
+                Err(Error::new(
+                    Kind::PoolExhausted,
+                    format!(
+                        "pool exhausted for {key}: {busy} of {max_sockets} connections busy, waited {}",
+                        humanize(limit.unwrap_or(waited))
+                    ),
+                    None,
+                ))
+            }
             Err(AcquireError::Closed) => Err(Error::new(
                 Kind::PoolExhausted,
                 format!("pool for {key} closed while waiting"),

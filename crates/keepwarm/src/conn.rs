@@ -88,7 +88,10 @@ pub(crate) async fn open(
             Scheme::Http => handshake(client, key, id, TokioIo::new(stream), Handshake::None).await,
             Scheme::Https => {
                 let name = ServerName::try_from(key.host.to_string()).map_err(|e| {
-                    Error::invalid_url(format!("`{}` is not a valid TLS server name: {e}", key.host))
+                    Error::invalid_url(format!(
+                        "`{}` is not a valid TLS server name: {e}",
+                        key.host
+                    ))
                 })?;
                 let tls = tokio_rustls::TlsConnector::from(inner.tls.clone())
                     .connect(name, stream)

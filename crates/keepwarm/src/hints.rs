@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http::header::{CONNECTION, HeaderMap};
+use http::header::{HeaderMap, CONNECTION};
 use http::Version;
 
 /// What the response says about the connection's future.
@@ -76,9 +76,15 @@ mod tests {
         assert!(!read(Version::HTTP_11, &h(&[])).close);
         assert!(read(Version::HTTP_10, &h(&[])).close);
         assert!(!read(Version::HTTP_10, &h(&[("connection", "keep-alive")])).close);
-        let k = read(Version::HTTP_11, &h(&[("keep-alive", "timeout=5, max=100")]));
+        let k = read(
+            Version::HTTP_11,
+            &h(&[("keep-alive", "timeout=5, max=100")]),
+        );
         assert_eq!((k.timeout_secs, k.max), (Some(5), Some(100)));
-        let k = read(Version::HTTP_11, &h(&[("keep-alive", "garbage, timeout=x")]));
+        let k = read(
+            Version::HTTP_11,
+            &h(&[("keep-alive", "garbage, timeout=x")]),
+        );
         assert_eq!(k, ConnHints::default());
     }
 

@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn keys_from_urls() {
         let k = Key::from_uri(&"https://api.example.com/v1".parse().unwrap(), None).unwrap();
-        assert_eq!((k.scheme, &*k.host, k.port), (Scheme::Https, "api.example.com", 443));
+        assert_eq!(
+            (k.scheme, &*k.host, k.port),
+            (Scheme::Https, "api.example.com", 443)
+        );
         assert_eq!(k.to_string(), "api.example.com (api.example.com:443)");
         assert_eq!(k.host_header(), "api.example.com");
         let label: Arc<str> = "local".into();

@@ -41,5 +41,18 @@ pub use builder::ClientBuilder;
 pub use client::{Client, KeyStats, Label, TlsCounts};
 pub use error::Error;
 pub use info::{ConnectionInfo, Handshake};
-pub use key::{Key, Scheme};
 pub use keepwarm_pool::{CloseReason, DestroyReport, KeySnapshot, PoolOptions};
+pub use key::{Key, Scheme};
+pub use rustls;
+pub use rustls_pki_types::CertificateDer;
+
+/// The TLS configuration a [`ClientBuilder`] builds by default: the ring
+/// provider, ALPN `http/1.1`, webpki roots when `built_in_roots`, plus
+/// `extra_roots`. Share one between clients (with
+/// [`ClientBuilder::tls_config`]) so TLS sessions resume across them.
+pub fn tls_config(
+    extra_roots: &[CertificateDer<'static>],
+    built_in_roots: bool,
+) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
+    tls::client_config(extra_roots, built_in_roots)
+}

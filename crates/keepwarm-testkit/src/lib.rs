@@ -1,0 +1,21 @@
+//! Real loopback upstream servers for integration tests of a keep-alive
+//! HTTP client pool.
+//!
+//! [`Upstream`] is a hand-written HTTP/1.1 server (plain or TLS) on
+//! `127.0.0.1:0` that counts what really happened on the server side
+//! ([`UpstreamStats`]) and injects faults controlled at runtime through
+//! [`Knobs`]. [`LatencyShim`] is a TCP relay that adds one-way latency.
+
+mod conn;
+mod http1;
+mod knobs;
+mod shim;
+mod stats;
+mod tls;
+mod upstream;
+
+pub use knobs::{KnobSettings, Knobs};
+pub use shim::LatencyShim;
+pub use stats::{RequestRecord, UpstreamStats};
+pub use tls::install_crypto_provider;
+pub use upstream::{Upstream, UpstreamBuilder};

@@ -1,0 +1,68 @@
+//! Self-signed certificate (rcgen) and rustls server configuration.
+
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::ServerConfig;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// Installs rustls's *ring* provider as the process-wide default crypto
+/// provider, unless one is already installed. Safe to call many times.
+pub fn install_crypto_provider() {
+    if CryptoProvider::get_default().is_none() {
+        // Losing a race with another installer is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1` with its key.
+pub(crate) struct SelfSigned {
+    pub(crate) cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+}
+
+impl std::fmt::Debug for SelfSigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SelfSigned").finish_non_exhaustive()
+    }
+}
+
+impl SelfSigned {
+    /// Generates a fresh certificate.
+    ///
+    /// # Panics
+    /// If rcgen fails to generate a key or certificate.
+    pub(crate) fn generate() -> Self {
+        let ck = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("rcgen: generate self-signed certificate");
+        Self {
+            cert: ck.cert.der().clone(),
+            key: PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()),
+        }
+    }
+
+    /// A rustls server config (ring provider, ALPN `http/1.1`, TLS 1.3
+    /// tickets and TLS 1.2 session cache enabled) serving this certificate.
+    ///
+    /// # Panics
+    /// If rustls rejects the configuration.
+    pub(crate) fn server_config(&self) -> Arc<ServerConfig> {
+        install_crypto_provider();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("rustls: protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![self.cert.clone()],
+                PrivateKeyDer::Pkcs8(self.key.clone_key()),
+            )
+            .expect("rustls: server certificate");
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.ticketer = rustls::crypto::ring::Ticketer::new().expect("rustls: ticketer");
+        Arc::new(config)
+    }
+}

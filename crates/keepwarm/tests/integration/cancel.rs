@@ -1,0 +1,76 @@
+//! Requests cancelled at random points leak nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keepwarm_testkit::{KnobSettings, Upstream};
+use rand::{Rng, SeedableRng};
+
+use crate::support::{builder_for, eventually, get, only};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_randomly_cancelled_requests_leave_the_pool_clean() {
+    let up = Upstream::builder()
+        .body(vec![b'z'; 2048])
+        .knobs(KnobSettings {
+            chunk_delay: Some(Duration::from_micros(200)),
+            ..Default::default()
+        })
+        .start()
+        .await;
+    let client = builder_for(&up).max_sockets(16).build().unwrap();
+    let url = Arc::new(up.url("/x"));
+    let mut tasks = Vec::new();
+    for t in 0..50u64 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(t);
+            let mut completed = 0u32;
+            for _ in 0..200 {
+                let budget = Duration::from_micros(rng.random_range(0..12_000));
+                if tokio::time::timeout(budget, get(&client, &url))
+                    .await
+                    .is_ok()
+                {
+                    completed += 1;
+                }
+            }
+            completed
+        }));
+    }
+    let mut completed = 0;
+    for t in tasks {
+        completed += t.await.unwrap();
+    }
+    let s = eventually(&client, |s| {
+        s.pool.active == 0 && s.pool.connecting == 0 && s.pool.waiters == 0
+    })
+    .await;
+    assert_eq!(
+        (s.pool.active, s.pool.connecting, s.pool.waiters),
+        (0, 0, 0),
+        "{s:?}"
+    );
+    assert!(
+        completed > 0 && completed < 10_000,
+        "some finish, some are cancelled: {completed}"
+    );
+    // Still serves, and every connection we count, the server accepted.
+    get(&client, &url).await.unwrap();
+    let c = only(&client).pool.counters;
+    // Every connection we created the server accepted; the rest of its
+    // accepts are dials abandoned by a cancelled request, which we count.
+    let accepted = up.stats().accepted;
+    assert!(
+        c.created <= accepted && accepted <= c.created + c.connects_cancelled,
+        "created {} cancelled {} accepted {accepted}",
+        c.created,
+        c.connects_cancelled
+    );
+    let s = only(&client);
+    assert_eq!(
+        c.created,
+        c.closed.total() + s.pool.idle as u64,
+        "every created connection is idle or closed with a reason"
+    );
+}

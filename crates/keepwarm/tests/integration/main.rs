@@ -1,0 +1,12 @@
+//! Integration tests of the client against real loopback upstreams from
+//! keepwarm-testkit. Every test checks our counters against what the server
+//! itself counted.
+
+mod cancel;
+mod errors;
+mod limits;
+mod never_reused;
+mod reuse;
+mod stale;
+mod support;
+mod tls;
