@@ -56,3 +56,8 @@ pub fn tls_config(
 ) -> Result<std::sync::Arc<rustls::ClientConfig>, Error> {
     tls::client_config(extra_roots, built_in_roots)
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
