@@ -183,12 +183,16 @@ pub(crate) enum BodyMode {
     Length,
     /// `Transfer-Encoding: chunked`.
     Chunked,
+    /// No body and no framing header (1xx, 204, 304).
+    None,
 }
 
 /// Response head options.
 #[derive(Debug)]
-pub(crate) struct Head {
+pub(crate) struct Head<'a> {
     pub(crate) http10: bool,
+    /// Status code (`200` for the fixed-body responses).
+    pub(crate) status: u16,
     pub(crate) conn: u64,
     pub(crate) seq: u64,
     pub(crate) body_len: usize,
@@ -197,23 +201,68 @@ pub(crate) struct Head {
     pub(crate) close: bool,
     /// `Keep-Alive: timeout=N[, max=M]`.
     pub(crate) keep_alive: Option<(u64, Option<u64>)>,
+    /// Extra headers (from a handler's reply); framing and `Connection`
+    /// headers among them are skipped, a `Content-Type` replaces the default.
+    pub(crate) extra: &'a [(String, String)],
 }
 
-/// Encodes a `200 OK` response head.
-pub(crate) fn encode_head(h: &Head) -> Vec<u8> {
+/// The reason phrase for common status codes.
+fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        529 => "Overloaded",
+        _ => "Status",
+    }
+}
+
+/// Whether a response with this status never has a body.
+pub(crate) fn bodyless_status(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+/// Encodes a response head.
+pub(crate) fn encode_head(h: &Head<'_>) -> Vec<u8> {
     let mut out = String::with_capacity(256);
-    out.push_str(if h.http10 {
-        "HTTP/1.0 200 OK\r\n"
-    } else {
-        "HTTP/1.1 200 OK\r\n"
-    });
+    let version = if h.http10 { "HTTP/1.0" } else { "HTTP/1.1" };
+    out.push_str(&format!("{version} {} {}\r\n", h.status, reason(h.status)));
     match h.mode {
         BodyMode::Length => out.push_str(&format!("Content-Length: {}\r\n", h.body_len)),
         BodyMode::Chunked => out.push_str("Transfer-Encoding: chunked\r\n"),
+        BodyMode::None => {}
     }
-    out.push_str("Content-Type: text/plain\r\n");
+    let has = |name: &str| h.extra.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    if !has("content-type") {
+        out.push_str("Content-Type: text/plain\r\n");
+    }
     out.push_str(&format!("X-Upstream-Conn: {}\r\n", h.conn));
     out.push_str(&format!("X-Upstream-Seq: {}\r\n", h.seq));
+    for (name, value) in h.extra {
+        let skip = ["content-length", "transfer-encoding", "connection"];
+        if !skip.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+            out.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
     if h.close {
         out.push_str("Connection: close\r\n");
     } else if let Some((timeout, max)) = h.keep_alive {
@@ -224,6 +273,15 @@ pub(crate) fn encode_head(h: &Head) -> Vec<u8> {
     }
     out.push_str("\r\n");
     out.into_bytes()
+}
+
+/// Whether a header list has a `Connection` header with the `close` token.
+pub(crate) fn says_close(headers: &[(String, String)]) -> bool {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("close"))
 }
 
 /// Encodes an empty `400 Bad Request` that closes the connection.

@@ -12,7 +12,9 @@ use std::time::Duration;
 /// When several knobs apply to one request, they are checked in this order:
 /// `reset`, `drop_next_request_after`, `header_delay`, then the response is
 /// shaped by `http10`, `truncate_body`, `chunk_delay` (in that precedence),
-/// `keep_alive_header` and `connection_close`.
+/// `keep_alive_header` and `connection_close`. With a
+/// [`handler`](crate::UpstreamBuilder::handler), `http10` and `chunk_delay`
+/// are ignored and `truncate_body` cuts the reply's body in half.
 #[derive(Clone, Debug, Default)]
 pub struct KnobSettings {
     /// Close a keep-alive connection (FIN) after it has been idle this long.

@@ -4,17 +4,24 @@
 //! [`Upstream`] is a hand-written HTTP/1.1 server (plain or TLS) on
 //! `127.0.0.1:0` that counts what really happened on the server side
 //! ([`UpstreamStats`]) and injects faults controlled at runtime through
-//! [`Knobs`]. [`LatencyShim`] is a TCP relay that adds one-way latency.
+//! [`Knobs`]. A [`handler`](UpstreamBuilder::handler) can compute each
+//! response ([`Reply`], optionally streamed piece by piece).
+//! [`MockProvider`] builds on that: a mock Anthropic or OpenAI API (JSON and
+//! SSE streaming). [`LatencyShim`] is a TCP relay that adds one-way latency.
 
 mod conn;
 mod http1;
 mod knobs;
+mod mock;
+mod reply;
 mod shim;
 mod stats;
 mod tls;
 mod upstream;
 
 pub use knobs::{KnobSettings, Knobs};
+pub use mock::{anthropic_sse_body, openai_sse_body, MockApi, MockProvider, MockProviderBuilder};
+pub use reply::Reply;
 pub use shim::LatencyShim;
 pub use stats::{RequestRecord, UpstreamStats};
 pub use tls::install_crypto_provider;

@@ -50,7 +50,8 @@ pub struct UpstreamStats {
     /// Connections reset by the `reset` knob.
     pub resets: u64,
     /// Connections the client closed (EOF, or a read error such as a reset)
-    /// while the server was waiting for or reading a request.
+    /// while the server was waiting for or reading a request, or while a
+    /// handler's [`Reply`](crate::Reply) was waiting out one of its delays.
     pub client_closes: u64,
     /// For each closed connection, in close order, how many requests it
     /// carried (every request read, answered or not).

@@ -11,7 +11,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use crate::knobs::{KnobSettings, Knobs};
-use crate::stats::{ConnGuard, StatsCell, UpstreamStats};
+use crate::reply::{Handler, Reply};
+use crate::stats::{ConnGuard, RequestRecord, StatsCell, UpstreamStats};
 use crate::tls::SelfSigned;
 
 /// State shared by the accept loop and all connection tasks.
@@ -20,6 +21,7 @@ pub(crate) struct Shared {
     pub(crate) knobs: Knobs,
     pub(crate) stats: Arc<StatsCell>,
     pub(crate) body: Bytes,
+    pub(crate) handler: Option<Handler>,
 }
 
 /// A running HTTP/1.1 server on `127.0.0.1` (optionally TLS) that counts what
@@ -42,6 +44,7 @@ pub struct UpstreamBuilder {
     tls: bool,
     body: Bytes,
     knobs: KnobSettings,
+    handler: Option<Handler>,
 }
 
 impl Default for UpstreamBuilder {
@@ -50,6 +53,7 @@ impl Default for UpstreamBuilder {
             tls: false,
             body: Bytes::from_static(b"ok"),
             knobs: KnobSettings::default(),
+            handler: None,
         }
     }
 }
@@ -62,7 +66,8 @@ impl UpstreamBuilder {
         self
     }
 
-    /// Response body for every request. Default `b"ok"`.
+    /// Response body for every request (unused when a
+    /// [`handler`](Self::handler) is set). Default `b"ok"`.
     pub fn body(mut self, b: impl Into<Bytes>) -> Self {
         self.body = b.into();
         self
@@ -72,6 +77,29 @@ impl UpstreamBuilder {
     /// (all off).
     pub fn knobs(mut self, k: KnobSettings) -> Self {
         self.knobs = k;
+        self
+    }
+
+    /// Answer every request with the [`Reply`] this hook returns for it
+    /// (called once per request, after it was recorded in the stats, on the
+    /// connection's task; keep it quick and non-blocking). Default: none —
+    /// every request gets the fixed [`body`](Self::body).
+    ///
+    /// The knobs `reset`, `drop_next_request_after`, `header_delay` (added
+    /// to [`Reply::header_delay`]), `connection_close`, `keep_alive_header`,
+    /// `close_idle_after` / `close_idle_random` and `close_after_requests`
+    /// still apply. `truncate_body` sends only the first half of the body
+    /// (half the bytes of a `Content-Length` body, or the first half of the
+    /// chunks of a chunked one, without the terminating chunk) and closes.
+    /// `chunk_delay` and `http10` are ignored (the reply decides framing;
+    /// always HTTP/1.1). Responses still carry `X-Upstream-Conn` /
+    /// `X-Upstream-Seq`.
+    ///
+    /// While waiting out a reply's delays the server watches the socket: if
+    /// the client closes, the response is abandoned and the close counts in
+    /// `client_closes`.
+    pub fn handler(mut self, h: impl Fn(&RequestRecord) -> Reply + Send + Sync + 'static) -> Self {
+        self.handler = Some(Handler(Arc::new(h)));
         self
     }
 
@@ -90,6 +118,7 @@ impl UpstreamBuilder {
             knobs: Knobs::new(self.knobs),
             stats: Arc::new(StatsCell::default()),
             body: self.body,
+            handler: self.handler,
         });
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
         Upstream {

@@ -10,6 +10,8 @@ pub struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// For chunked bodies: each chunk's data, in order.
+    pub chunks: Vec<Vec<u8>>,
 }
 
 impl Resp {
@@ -50,10 +52,12 @@ pub async fn read_resp<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Op
                 status: r.code.unwrap(),
                 headers,
                 body: Vec::new(),
+                chunks: Vec::new(),
             };
             buf.drain(..n);
             if resp.header("transfer-encoding").is_some() {
-                resp.body = read_chunked(s, buf).await;
+                resp.chunks = read_chunked(s, buf).await;
+                resp.body = resp.chunks.concat();
             } else {
                 let len: usize = resp.header("content-length").unwrap().parse().unwrap();
                 while buf.len() < len {
@@ -71,7 +75,8 @@ pub async fn read_resp<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Op
     }
 }
 
-async fn read_chunked<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Vec<u8> {
+/// Reads a chunked body; returns each chunk's data.
+async fn read_chunked<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
     let mut body = Vec::new();
     loop {
         match httparse::parse_chunk_size(buf).unwrap() {
@@ -85,7 +90,7 @@ async fn read_chunked<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Vec
             httparse::Status::Complete((idx, size)) => {
                 let end = idx + size as usize + 2;
                 if buf.len() >= end {
-                    body.extend_from_slice(&buf[idx..end - 2]);
+                    body.push(buf[idx..end - 2].to_vec());
                     buf.drain(..end);
                     continue;
                 }
@@ -94,6 +99,23 @@ async fn read_chunked<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Vec
         }
         assert!(read_more(s, buf).await > 0, "EOF in chunked body");
     }
+}
+
+/// Sends a request with `headers` and a `Content-Length` body.
+pub async fn send_req<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) {
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: test\r\n");
+    for (n, v) in headers {
+        req.push_str(&format!("{n}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).await.unwrap();
+    s.flush().await.unwrap();
 }
 
 /// Reads more bytes into `buf`; returns 0 on EOF (or error).
