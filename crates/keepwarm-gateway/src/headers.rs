@@ -1,0 +1,133 @@
+//! Which headers cross the gateway: hop-by-hop headers are stripped both
+//! ways, the caller's gateway credentials never go upstream, the provider's
+//! key is injected.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, HOST};
+
+use crate::config::{ApiKind, ProviderConfig};
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and their relatives.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+    ) || name.as_str().starts_with("proxy-")
+}
+
+/// Names listed in `Connection:` are hop-by-hop too.
+fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+    headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect()
+}
+
+/// The headers to send upstream: the caller's minus hop-by-hop, `Host`,
+/// `Content-Length` (recomputed), and its credentials; plus the provider's
+/// key and, for Anthropic, a default `anthropic-version`.
+pub fn upstream_request(incoming: &HeaderMap, provider: &ProviderConfig) -> HeaderMap {
+    let listed = connection_listed(incoming);
+    let mut out = HeaderMap::with_capacity(incoming.len() + 2);
+    for (name, value) in incoming {
+        if is_hop_by_hop(name)
+            || listed.contains(name)
+            || name == HOST
+            || name == CONTENT_LENGTH
+            || name == AUTHORIZATION
+            || name == "x-api-key"
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    let key = provider.api_key.expose();
+    match provider.api {
+        ApiKind::Anthropic => {
+            if let Ok(v) = HeaderValue::from_str(key) {
+                out.insert("x-api-key", v);
+            }
+            if !out.contains_key("anthropic-version") {
+                out.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+            }
+        }
+        ApiKind::OpenAi => {
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+                out.insert(AUTHORIZATION, v);
+            }
+        }
+    }
+    out.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out
+}
+
+/// The upstream's response headers minus hop-by-hop ones.
+pub fn downstream_response(upstream: &HeaderMap) -> HeaderMap {
+    let listed = connection_listed(upstream);
+    let mut out = HeaderMap::with_capacity(upstream.len() + 2);
+    for (name, value) in upstream {
+        if is_hop_by_hop(name) || listed.contains(name) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn provider(api: ApiKind) -> ProviderConfig {
+        ProviderConfig {
+            name: "p".into(),
+            api_base_url: "http://127.0.0.1:1/v1/messages".parse().unwrap(),
+            api_key: Secret::new("sk-up".into()),
+            models: vec![],
+            api,
+        }
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_caller_credentials() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, x-trace"),
+            ("keep-alive", "timeout=5"),
+            ("x-trace", "1"),
+            ("te", "trailers"),
+            ("proxy-authorization", "x"),
+            ("x-api-key", "gateway-key"),
+            ("authorization", "Bearer gateway-key"),
+            ("anthropic-beta", "tools-2024"),
+            ("host", "localhost:3456"),
+        ] {
+            h.insert(k, v.parse().unwrap());
+        }
+        let out = upstream_request(&h, &provider(ApiKind::Anthropic));
+        let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        assert_eq!(out["x-api-key"], "sk-up");
+        assert_eq!(out["anthropic-beta"], "tools-2024");
+        assert_eq!(out["anthropic-version"], "2023-06-01");
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-trace",
+            "te",
+            "proxy-authorization",
+            "authorization",
+            "host",
+        ] {
+            assert!(!names.contains(&gone), "{gone} leaked: {names:?}");
+        }
+        let out = upstream_request(&h, &provider(ApiKind::OpenAi));
+        assert_eq!(out[AUTHORIZATION], "Bearer sk-up");
+        assert!(!out.contains_key("x-api-key"));
+    }
+}

@@ -1,0 +1,25 @@
+//! keepwarm-gateway: an LLM API gateway whose requests to each provider go
+//! through that provider's keep-alive pool (a `keepwarm::Client`).
+//!
+//! [`app`] builds the router (see [`mod@app`] for the routes); [`server::serve`]
+//! runs it with a header-read timeout and graceful shutdown; [`config`]
+//! reads `config.json` (claude-code-router's conventions plus the
+//! `HttpConnectionPool` block).
+//!
+//! Data flows one way: route → provider pool → upstream; facts flow back as
+//! values (`ConnectionInfo` on each response, counters in each pool).
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod headers;
+pub mod proxy;
+pub mod routing;
+pub mod server;
+pub mod state;
+
+mod access_log;
+
+pub use app::app;
+pub use state::AppState;

@@ -1,0 +1,188 @@
+//! The `keepwarm` command: `serve` runs the gateway, `check-config`
+//! validates a config file and prints the effective settings (keys redacted).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use keepwarm_gateway::config::{self, ConfigSource, Loaded};
+use keepwarm_gateway::{server, AppState};
+
+/// An LLM API gateway on a keep-alive connection pool that counts real sockets.
+#[derive(Parser, Debug)]
+#[command(name = "keepwarm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway (default http://127.0.0.1:3456).
+    ///
+    /// Reads --config, else ./config.json, else defaults with providers from
+    /// ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL and OPENAI_API_KEY / OPENAI_BASE_URL.
+    Serve {
+        /// The config file (claude-code-router's format plus HttpConnectionPool).
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding HOST (default 127.0.0.1).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to listen on, overriding PORT (default 3456).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Validate a config file and print the effective configuration, keys redacted.
+    CheckConfig {
+        /// The config file (default: ./config.json, else the environment).
+        path: Option<PathBuf>,
+    },
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn load(path: Option<&std::path::Path>) -> Result<Loaded, ExitCode> {
+    config::load(path, &env).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { path } => check_config(path),
+        Command::Serve { config, host, port } => {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            rt.block_on(serve(config, host, port))
+        }
+    }
+}
+
+fn check_config(path: Option<PathBuf>) -> ExitCode {
+    let loaded = match load(path.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    match &loaded.source {
+        ConfigSource::File(p) => eprintln!("config {} is valid", p.display()),
+        ConfigSource::Environment => {
+            eprintln!("no config file; effective settings from defaults and the environment")
+        }
+    }
+    if let Err(e) = server::check_exposure(&loaded.config) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    match serde_json::to_string_pretty(&loaded.config.redacted_json()) {
+        Ok(s) => println!("{s}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+async fn serve(path: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> ExitCode {
+    let mut loaded = match load(path.as_deref()) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if let Some(h) = host {
+        loaded.config.host = h;
+    }
+    if let Some(p) = port {
+        loaded.config.port = p;
+    }
+    let cfg = &loaded.config;
+    init_logging(&cfg.log_level);
+    for w in &loaded.warnings {
+        tracing::warn!("config: {w}");
+    }
+    match &loaded.source {
+        ConfigSource::File(p) => tracing::info!("config: {}", p.display()),
+        ConfigSource::Environment => tracing::info!(
+            "config: no config file (./config.json not found); using defaults and the environment"
+        ),
+    }
+    if let Err(e) = server::check_exposure(cfg) {
+        tracing::error!("{e}");
+        return ExitCode::from(2);
+    }
+    if cfg.providers.is_empty() {
+        tracing::warn!(
+            "no providers configured: set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL) or \
+             OPENAI_API_KEY (and OPENAI_BASE_URL), or write a config.json with Providers; \
+             until then LLM requests get a 400 naming the problem"
+        );
+    }
+    for p in &cfg.providers {
+        let s = cfg.pool.for_provider(&p.name);
+        tracing::info!(
+            "provider {} ({} API) -> {} | pool: keepAlive {}, maxSockets {}, maxFreeSockets {}, freeSocketTimeout {:?}, maxSocketLifetime {}",
+            p.name,
+            p.api.as_str(),
+            p.api_base_url,
+            s.enabled && s.keep_alive,
+            s.max_sockets,
+            s.max_free_sockets,
+            s.free_socket_timeout,
+            s.max_socket_lifetime
+                .map_or("none".to_string(), |d| format!("{d:?}"))
+        );
+    }
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let state = match AppState::new(loaded.config.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot build the provider pools: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        "listening on http://{addr} — POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions; GET /health{}",
+        if loaded.config.api_key.is_some() { " (APIKEY required)" } else { "" }
+    );
+    match server::serve(listener, state, server::shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The LLM routes: `POST /v1/messages` (+ `/count_tokens`) and
+//! `POST /v1/chat/completions`. The body's `"model"` picks the provider, the
+//! model is rewritten, the provider's key injected, and the response —
+//! streaming or not — is forwarded frame by frame, never buffered. A caller
+//! that goes away drops the upstream body, which closes that connection
+//! (it is never returned to the pool half-read).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Uri};
+use http_body_util::{BodyExt, Limited};
+use keepwarm::{ConnectionInfo, Label};
+use serde_json::Value;
+
+use crate::access_log::LoggedBody;
+use crate::config::ApiKind;
+use crate::error::{ApiError, Shape};
+use crate::headers;
+use crate::routing::route;
+use crate::state::AppState;
+
+/// Which LLM endpoint a request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// OpenAI `POST /v1/chat/completions`.
+    ChatCompletions,
+}
+
+impl Endpoint {
+    fn api(self) -> ApiKind {
+        match self {
+            Endpoint::Messages | Endpoint::CountTokens => ApiKind::Anthropic,
+            Endpoint::ChatCompletions => ApiKind::OpenAi,
+        }
+    }
+
+    fn shape(self) -> Shape {
+        match self.api() {
+            ApiKind::Anthropic => Shape::Anthropic,
+            ApiKind::OpenAi => Shape::OpenAi,
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Endpoint::CountTokens => "/count_tokens",
+            _ => "",
+        }
+    }
+}
+
+/// `POST /v1/messages`
+pub async fn messages(State(st): State<AppState>, req: Request) -> Response {
+    forward(st, req, Endpoint::Messages).await
+}
+
+/// `POST /v1/messages/count_tokens`
+pub async fn count_tokens(State(st): State<AppState>, req: Request) -> Response {
+    forward(st, req, Endpoint::CountTokens).await
+}
+
+/// `POST /v1/chat/completions`
+pub async fn chat_completions(State(st): State<AppState>, req: Request) -> Response {
+    forward(st, req, Endpoint::ChatCompletions).await
+}
+
+async fn forward(st: AppState, req: Request, ep: Endpoint) -> Response {
+    let started = Instant::now();
+    match exchange(&st, req, ep, started).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(target: "keepwarm::access", status = e.status.as_u16(), error = %e.message, "request rejected");
+            e.shaped(ep.shape()).into_response()
+        }
+    }
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
+        Err(e) => Err(ApiError::bad_request(
+            "invalid_body",
+            format!("reading the request body failed: {e}"),
+        )),
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn upstream_uri(base: &Uri, suffix: &str, query: Option<&str>) -> Result<Uri, ApiError> {
+    let mut s = base.to_string();
+    if let Some(q) = s.find('?') {
+        s.truncate(q);
+    }
+    let s = s.trim_end_matches('/').to_string() + suffix;
+    let s = match query {
+        Some(q) => format!("{s}?{q}"),
+        None => s,
+    };
+    s.parse().map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("cannot build the upstream URL: {e}"),
+        )
+    })
+}
+
+async fn exchange(
+    st: &AppState,
+    req: Request,
+    ep: Endpoint,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let bytes = read_body(body, st.config().body_limit).await?;
+    let mut json: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    let obj = json.as_object_mut().ok_or_else(|| {
+        ApiError::bad_request("invalid_request", "request body must be a JSON object")
+    })?;
+    let model =
+        match obj.get("model") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_model",
+                    format!("\"model\" must be a string, got {}", json_type(other)),
+                ))
+            }
+            None => return Err(ApiError::bad_request(
+                "missing_model",
+                "missing \"model\": send \"provider,model\", e.g. \"anthropic,claude-sonnet-4-5\"",
+            )),
+        };
+    let route = route(st.config(), &model)?;
+    let provider = route.provider;
+    if provider.api != ep.api() {
+        let right = match provider.api {
+            ApiKind::Anthropic => "/v1/messages",
+            ApiKind::OpenAi => "/v1/chat/completions",
+        };
+        return Err(ApiError::bad_request(
+            "wrong_api",
+            format!(
+                "provider \"{}\" speaks the {} API; send this request to {right}",
+                provider.name,
+                provider.api.as_str()
+            ),
+        ));
+    }
+    obj.insert("model".into(), Value::String(route.model.clone()));
+    let body = Bytes::from(serde_json::to_vec(&json).expect("a Value serializes"));
+    let uri = upstream_uri(&provider.api_base_url, ep.suffix(), parts.uri.query())?;
+    let mut up = http::Request::new(body);
+    *up.method_mut() = Method::POST;
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers::upstream_request(&parts.headers, provider);
+    up.extensions_mut()
+        .insert(Label(Arc::from(provider.name.as_str())));
+    let pool = st
+        .pool(&provider.name)
+        .expect("every configured provider has a pool");
+    let before = started.elapsed();
+    let sent = Instant::now();
+    let resp = pool
+        .client
+        .request(up)
+        .await
+        .map_err(|e| ApiError::upstream(&provider.name, &e))?;
+    let upstream_wait = sent.elapsed();
+    let info = resp.extensions().get::<ConnectionInfo>().copied();
+    let (p, body) = resp.into_parts();
+    let mut out = Response::new(Body::empty());
+    *out.status_mut() = p.status;
+    *out.headers_mut() = headers::downstream_response(&p.headers);
+    let reused = info.is_some_and(|i| i.reused);
+    let h = out.headers_mut();
+    h.insert(
+        "x-keepwarm-connection-reused",
+        HeaderValue::from_static(if reused { "true" } else { "false" }),
+    );
+    let overhead = started.elapsed().saturating_sub(upstream_wait).max(before);
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+        h.insert("x-keepwarm-overhead-ms", v);
+    }
+    let logged = LoggedBody::new(
+        body,
+        provider.name.clone(),
+        route.model,
+        p.status.as_u16(),
+        info,
+        started,
+    );
+    *out.body_mut() = Body::new(logged);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_uris() {
+        let base: Uri = "https://api.example.com/v1/messages".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&base, "/count_tokens", Some("beta=true")).unwrap(),
+            "https://api.example.com/v1/messages/count_tokens?beta=true"
+        );
+        assert_eq!(
+            upstream_uri(&base, "", None).unwrap(),
+            "https://api.example.com/v1/messages"
+        );
+    }
+}

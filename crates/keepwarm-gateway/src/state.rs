@@ -1,0 +1,138 @@
+//! `AppState`: the effective config and one keep-alive pool (a
+//! `keepwarm::Client`) per provider, all sharing one TLS configuration so
+//! sessions resume across them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use keepwarm::{CertificateDer, Client};
+
+use crate::config::{Config, PoolSettings};
+
+/// One provider's pool.
+#[derive(Clone, Debug)]
+pub struct ProviderPool {
+    /// The provider's name as configured.
+    pub name: String,
+    /// Its client (and pool).
+    pub client: Client,
+    /// The pool settings in force for it.
+    pub settings: PoolSettings,
+}
+
+struct Inner {
+    config: Config,
+    pools: HashMap<String, ProviderPool>,
+    started: Instant,
+}
+
+/// Shared state of the gateway. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+/// Builds an [`AppState`]; extra TLS roots are for tests and the demo's
+/// self-signed mock provider.
+#[must_use]
+pub struct AppStateBuilder {
+    config: Config,
+    roots: Vec<CertificateDer<'static>>,
+    built_in_roots: bool,
+}
+
+impl AppStateBuilder {
+    /// Trusts `cert` as a root for upstream TLS, besides the built-in roots.
+    pub fn add_root_certificate(mut self, cert: CertificateDer<'static>) -> Self {
+        self.roots.push(cert);
+        self
+    }
+
+    /// Use the built-in webpki roots. Default `true`.
+    pub fn built_in_roots(mut self, on: bool) -> Self {
+        self.built_in_roots = on;
+        self
+    }
+
+    /// Builds one pool per provider from the merged settings.
+    pub fn build(self) -> Result<AppState, keepwarm::Error> {
+        let tls = keepwarm::tls_config(&self.roots, self.built_in_roots)?;
+        let mut pools = HashMap::new();
+        for p in &self.config.providers {
+            let settings = self.config.pool.for_provider(&p.name).clone();
+            let client = Client::builder()
+                .pool_options(settings.to_pool_options())
+                .max_idle_total(self.config.pool.max_idle_total)
+                .timeout(settings.timeout)
+                .connect_timeout(settings.connect_timeout)
+                .keep_alive_msecs(settings.keep_alive_msecs)
+                .response_header_timeout(Some(self.config.api_timeout))
+                .tls_config(tls.clone())
+                .build()?;
+            pools.insert(
+                p.name.to_ascii_lowercase(),
+                ProviderPool {
+                    name: p.name.clone(),
+                    client,
+                    settings,
+                },
+            );
+        }
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config: self.config,
+                pools,
+                started: Instant::now(),
+            }),
+        })
+    }
+}
+
+impl AppState {
+    /// A builder for `config`.
+    pub fn builder(config: Config) -> AppStateBuilder {
+        AppStateBuilder {
+            config,
+            roots: Vec::new(),
+            built_in_roots: true,
+        }
+    }
+
+    /// State with the built-in TLS roots.
+    pub fn new(config: Config) -> Result<AppState, keepwarm::Error> {
+        Self::builder(config).build()
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The pool of provider `name` (case-insensitive).
+    pub fn pool(&self, name: &str) -> Option<&ProviderPool> {
+        self.inner.pools.get(&name.to_ascii_lowercase())
+    }
+
+    /// Every provider's pool, in config order.
+    pub fn pools(&self) -> Vec<&ProviderPool> {
+        self.inner
+            .config
+            .providers
+            .iter()
+            .filter_map(|p| self.pool(&p.name))
+            .collect()
+    }
+
+    /// When the state was built.
+    pub fn started(&self) -> Instant {
+        self.inner.started
+    }
+
+    /// Closes every idle connection now; active ones close when released.
+    pub fn close_pools(&self) {
+        for p in self.inner.pools.values() {
+            p.client.destroy_where(|_| true);
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the gateway: a real server on 127.0.0.1:0 in front
+//! of testkit mock providers, driven by a real HTTP client.
+
+mod errors;
+mod lifecycle;
+mod routing;
+mod streaming;
+mod support;
