@@ -20,6 +20,7 @@ pub(crate) struct LoggedBody {
     started: Instant,
     bytes: u64,
     state: End,
+    duration: prometheus_client::metrics::histogram::Histogram,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -39,8 +40,10 @@ impl LoggedBody {
         status: u16,
         info: Option<ConnectionInfo>,
         started: Instant,
+        duration: prometheus_client::metrics::histogram::Histogram,
     ) -> Self {
         LoggedBody {
+            duration,
             inner,
             provider,
             model,
@@ -62,6 +65,7 @@ impl LoggedBody {
             _ => "client went away",
         };
         self.state = End::Logged;
+        self.duration.observe(self.started.elapsed().as_secs_f64());
         tracing::info!(
             target: "keepwarm::access",
             provider = %self.provider,

@@ -6,6 +6,8 @@
 //! | `POST /v1/messages/count_tokens` | Anthropic token counting |
 //! | `POST /v1/chat/completions` | OpenAI Chat Completions API |
 //! | `GET /health` | liveness |
+//! | `/api/connections/…` | the management API (see [`crate::management`]) |
+//! | `GET /metrics` | Prometheus metrics |
 
 use axum::extract::{Request, State};
 use axum::middleware;
@@ -17,7 +19,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, Shape};
 use crate::state::AppState;
-use crate::{auth, proxy};
+use crate::{auth, management, proxy};
 
 /// The gateway's router over `state`.
 pub fn app(state: AppState) -> Router {
@@ -26,6 +28,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/messages/count_tokens", post(proxy::count_tokens))
         .route("/v1/chat/completions", post(proxy::chat_completions))
         .route("/health", get(health))
+        .nest("/api/connections", management::routes())
+        .route("/metrics", get(management::metrics_handler))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -14,6 +14,8 @@ pub enum Shape {
     Anthropic,
     /// `{"error":{"message":…,"type":…,"code":…}}`
     OpenAi,
+    /// The management API's `{"success": false, "error": …}`.
+    Management,
 }
 
 impl Shape {
@@ -22,6 +24,8 @@ impl Shape {
     pub fn for_path(path: &str) -> Shape {
         if path.starts_with("/v1/chat/") {
             Shape::OpenAi
+        } else if path.starts_with("/api/") || path == "/metrics" {
+            Shape::Management
         } else {
             Shape::Anthropic
         }
@@ -129,6 +133,7 @@ impl ApiError {
             Shape::OpenAi => json!({
                 "error": { "message": self.message, "type": self.kind, "code": self.code }
             }),
+            Shape::Management => json!({ "success": false, "error": self.message }),
         }
     }
 }

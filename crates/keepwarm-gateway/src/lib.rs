@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod headers;
+pub mod management;
 pub mod proxy;
 pub mod routing;
 pub mod server;

@@ -213,6 +213,8 @@ async fn exchange(
         p.status.as_u16(),
         info,
         started,
+        st.metrics()
+            .request_duration(&provider.name, p.status.as_u16()),
     );
     *out.body_mut() = Body::new(logged);
     Ok(out)

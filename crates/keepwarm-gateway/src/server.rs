@@ -82,6 +82,7 @@ pub async fn serve(
         }
     }
     drop(listener);
+    state.begin_shutdown();
     let deadline = state.config().shutdown_timeout;
     tracing::info!(
         ?deadline,

@@ -3,12 +3,15 @@
 //! sessions resume across them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
+
+use tokio::sync::watch;
 
 use keepwarm::{CertificateDer, Client};
 
 use crate::config::{Config, PoolSettings};
+use crate::management::Metrics;
 
 /// One provider's pool.
 #[derive(Clone, Debug)]
@@ -25,6 +28,18 @@ struct Inner {
     config: Config,
     pools: HashMap<String, ProviderPool>,
     started: Instant,
+    metrics: Metrics,
+    closing: watch::Sender<bool>,
+}
+
+/// A handle that does not keep the state alive.
+#[derive(Clone, Debug)]
+pub(crate) struct WeakState(Weak<Inner>);
+
+impl WeakState {
+    pub(crate) fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
 }
 
 /// Shared state of the gateway. Cheap to clone.
@@ -79,13 +94,16 @@ impl AppStateBuilder {
                 },
             );
         }
-        Ok(AppState {
-            inner: Arc::new(Inner {
-                config: self.config,
-                pools,
-                started: Instant::now(),
-            }),
-        })
+        let (metrics, collector) = Metrics::new();
+        let inner = Arc::new(Inner {
+            config: self.config,
+            pools,
+            started: Instant::now(),
+            metrics,
+            closing: watch::Sender::new(false),
+        });
+        collector.attach(WeakState(Arc::downgrade(&inner)));
+        Ok(AppState { inner })
     }
 }
 
@@ -127,6 +145,22 @@ impl AppState {
     /// When the state was built.
     pub fn started(&self) -> Instant {
         self.inner.started
+    }
+
+    /// The metric registry.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Becomes `true` when the server starts shutting down (long-lived
+    /// responses such as the stats stream end then).
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.inner.closing.subscribe()
+    }
+
+    /// Tells long-lived responses the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.inner.closing.send_replace(true);
     }
 
     /// Closes every idle connection now; active ones close when released.

@@ -93,10 +93,111 @@ impl ClosedCounts {
     pub(crate) fn add(&mut self, reason: CloseReason) {
         self.0[reason.index()] += 1;
     }
+
+    /// Adds `other`'s counts to these.
+    pub fn merge(&mut self, other: &ClosedCounts) {
+        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// Bucket bounds (seconds) of [`Counters::wait_histogram`].
+pub const WAIT_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Bucket bounds (seconds) of [`Counters::lifetime_histogram`].
+pub const LIFETIME_BUCKETS: &[f64] = &[
+    0.1, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
+/// A fixed-bucket histogram of durations: cheap to record under the pool's
+/// lock, copied whole into snapshots.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// `counts[i]`: observations `<= bounds[i]` and above the previous bound;
+    /// the last slot counts those above every bound.
+    counts: [u64; 16],
+    sum: Duration,
+    count: u64,
+}
+
+impl Histogram {
+    /// An empty histogram with these upper bounds (at most 15, ascending).
+    pub const fn new(bounds: &'static [f64]) -> Self {
+        assert!(bounds.len() < 16);
+        Histogram {
+            bounds,
+            counts: [0; 16],
+            sum: Duration::ZERO,
+            count: 0,
+        }
+    }
+
+    /// Records one observation.
+    pub fn record(&mut self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(self.bounds.len());
+        self.counts[i] += 1;
+        self.sum += d;
+        self.count += 1;
+    }
+
+    /// Observations recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Sum of all observations.
+    pub fn sum(&self) -> Duration {
+        self.sum
+    }
+
+    /// Mean observation; zero when empty.
+    pub fn mean(&self) -> Duration {
+        if self.count == 0 {
+            Duration::ZERO
+        } else {
+            self.sum / self.count as u32
+        }
+    }
+
+    /// Adds `other`'s observations (same bounds) to these.
+    pub fn merge(&mut self, other: &Histogram) {
+        debug_assert_eq!(self.bounds, other.bounds);
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
+    /// Cumulative `(upper bound, count <= bound)` pairs, Prometheus style,
+    /// ending with `(+Inf, count)`.
+    pub fn cumulative(&self) -> Vec<(f64, u64)> {
+        let mut acc = 0;
+        let mut out: Vec<(f64, u64)> = self
+            .bounds
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                acc += self.counts[i];
+                (*b, acc)
+            })
+            .collect();
+        out.push((f64::INFINITY, self.count));
+        out
+    }
 }
 
 /// Monotonic counters of one key.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Counters {
     /// Requests dispatched on a connection (leases handed out).
     pub requests: u64,
@@ -123,10 +224,56 @@ pub struct Counters {
     pub acquire_timeouts: u64,
     /// Pre-warmed connections opened for `minFreeSockets`.
     pub prewarmed: u64,
+    /// Time requests waited for a slot, for those that waited and were
+    /// served or timed out.
+    pub wait_histogram: Histogram,
+    /// Lifetimes of closed connections.
+    pub lifetime_histogram: Histogram,
+}
+
+impl Counters {
+    /// Adds `other` to these counters (for a total over several keys).
+    pub fn merge(&mut self, other: &Counters) {
+        self.requests += other.requests;
+        self.reused += other.reused;
+        self.created += other.created;
+        self.connect_errors += other.connect_errors;
+        self.connects_cancelled += other.connects_cancelled;
+        self.closed.merge(&other.closed);
+        self.stale += other.stale;
+        self.retries += other.retries;
+        self.waits += other.waits;
+        self.wait_time += other.wait_time;
+        self.acquire_timeouts += other.acquire_timeouts;
+        self.prewarmed += other.prewarmed;
+        self.wait_histogram.merge(&other.wait_histogram);
+        self.lifetime_histogram.merge(&other.lifetime_histogram);
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            requests: 0,
+            reused: 0,
+            created: 0,
+            connect_errors: 0,
+            connects_cancelled: 0,
+            closed: ClosedCounts::default(),
+            stale: 0,
+            retries: 0,
+            waits: 0,
+            wait_time: Duration::ZERO,
+            acquire_timeouts: 0,
+            prewarmed: 0,
+            wait_histogram: Histogram::new(WAIT_BUCKETS),
+            lifetime_histogram: Histogram::new(LIFETIME_BUCKETS),
+        }
+    }
 }
 
 /// A point-in-time view of one key: counters plus current gauges.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct KeySnapshot {
     /// Monotonic counters.
     pub counters: Counters,
@@ -169,6 +316,25 @@ mod tests {
         assert_eq!(reuse_rate(99, 100), 99.0);
         assert_eq!(reuse_rate(1420, 1523), 93.2);
         assert_eq!(reuse_rate(2, 3), 66.7);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let mut h = Histogram::new(&[0.01, 1.0]);
+        h.record(Duration::from_millis(5));
+        h.record(Duration::from_millis(10));
+        h.record(Duration::from_millis(500));
+        h.record(Duration::from_secs(7));
+        assert_eq!(h.count(), 4);
+        assert_eq!(
+            h.cumulative(),
+            vec![(0.01, 2), (1.0, 3), (f64::INFINITY, 4)]
+        );
+        assert_eq!(h.sum(), Duration::from_millis(7515));
+        let mut twice = h;
+        twice.merge(&h);
+        assert_eq!(twice.count(), 8);
+        assert_eq!(twice.cumulative()[1], (1.0, 6));
     }
 
     #[test]

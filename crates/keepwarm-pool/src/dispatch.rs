@@ -248,7 +248,10 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             let w = ks.waiters.pop_front().expect("checked above");
             let waited = now.saturating_duration_since(w.since);
             match w.tx.send(a) {
-                Ok(()) => ks.counters.wait_time += waited,
+                Ok(()) => {
+                    ks.counters.wait_time += waited;
+                    ks.counters.wait_histogram.record(waited);
+                }
                 Err(a) => self.undo(key, a, now, fx),
             }
         }

@@ -61,7 +61,10 @@ mod traits;
 #[cfg(test)]
 mod tests;
 
-pub use counters::{reuse_rate, CloseReason, ClosedCounts, Counters, KeySnapshot};
+pub use counters::{
+    reuse_rate, CloseReason, ClosedCounts, Counters, Histogram, KeySnapshot, LIFETIME_BUCKETS,
+    WAIT_BUCKETS,
+};
 pub use lease::{ConnectPermit, Lease, LeaseInfo};
 pub use options::{OptionsError, PoolConfig, PoolOptions};
 pub use pool::{AcquireError, Acquired, DestroyReport, Pool};

@@ -415,6 +415,7 @@ impl<K: PoolKey, C: Poolable> Drop for Waiting<'_, K, C> {
                 ks.counters.wait_time += waited;
                 if timed_out {
                     ks.counters.acquire_timeouts += 1;
+                    ks.counters.wait_histogram.record(waited);
                 }
             }
             if let Some(a) = late {

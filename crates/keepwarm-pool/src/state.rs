@@ -244,6 +244,9 @@ impl<K: PoolKey> Globals<K> {
         if let Some(e) = ks.entries.remove(&id) {
             ks.created_sum -= e.created.saturating_duration_since(self.epoch).as_nanos();
             ks.counters.closed.add(reason);
+            ks.counters
+                .lifetime_histogram
+                .record(Instant::now().saturating_duration_since(e.created));
             if let Some(c) = e.conn {
                 fx.drop.push(c);
             }

@@ -125,6 +125,8 @@ async fn max_sockets_queues_waiters_in_fifo_order() {
     let s = snap(&p);
     assert_eq!(s.counters.created, 2, "never more than maxSockets");
     assert_eq!(s.counters.waits, 5);
+    assert_eq!(s.counters.wait_histogram.count(), 5);
+    assert_eq!(s.counters.lifetime_histogram.count(), 0, "nothing closed");
     assert_eq!((s.active, s.waiters, s.idle), (0, 0, 2));
 }
 
@@ -232,6 +234,8 @@ async fn idle_connections_expire_by_deadline_without_traffic() {
     let s = snap(&p);
     assert_eq!(s.idle, 0, "closed by its deadline, no checkout needed");
     assert_eq!(s.counters.closed.get(CloseReason::IdleTimeout), 1);
+    assert_eq!(s.counters.lifetime_histogram.count(), 1);
+    assert!(s.counters.lifetime_histogram.sum() >= Duration::from_secs(15));
     // Nothing is idle: the reaper sleeps with no deadline.
     assert_eq!(p.shared_reaper_at(), None);
 }

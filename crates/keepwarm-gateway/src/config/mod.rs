@@ -145,6 +145,38 @@ pub struct Config {
     pub router_default: Option<RouteTarget>,
     /// `HttpConnectionPool` [all defaults].
     pub pool: PoolSection,
+    /// `STATS_INTERVAL_MS` [2000 ms]: how often `/api/connections/stream` sends stats.
+    pub stats_interval: Duration,
+    /// `HealthThresholds` [see [`HealthThresholds`]]: when `/api/connections/health` reports an issue.
+    pub health: HealthThresholds,
+}
+
+/// The seed's health rules, with their thresholds; defaults in brackets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthThresholds {
+    /// `reuseRateBelow` [70.0]: a provider's reuse rate below this (percent) is an issue…
+    pub reuse_rate_below: f64,
+    /// `minRequests` [20]: …once it has carried at least this many requests.
+    pub min_requests: u64,
+    /// `idleAbove` [50]: more idle connections than this in total is an issue.
+    pub idle_above: usize,
+    /// `connectionAgeBelowMs` [10000]: closed connections that lived this
+    /// short on average ("connections dying too quickly") are an issue…
+    pub connection_age_below: Duration,
+    /// `minClosedConnections` [10]: …once at least this many have closed.
+    pub min_closed: u64,
+}
+
+impl Default for HealthThresholds {
+    fn default() -> Self {
+        HealthThresholds {
+            reuse_rate_below: 70.0,
+            min_requests: 20,
+            idle_above: 50,
+            connection_age_below: Duration::from_secs(10),
+            min_closed: 10,
+        }
+    }
 }
 
 impl Default for Config {
@@ -161,6 +193,8 @@ impl Default for Config {
             providers: Vec::new(),
             router_default: None,
             pool: PoolSection::default(),
+            stats_interval: Duration::from_millis(2_000),
+            health: HealthThresholds::default(),
         }
     }
 }

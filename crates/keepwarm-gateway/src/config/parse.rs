@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{env, pool, ApiKind, Config, ConfigError, ProviderConfig, RouteTarget, Secret};
+use super::{
+    env, pool, ApiKind, Config, ConfigError, HealthThresholds, ProviderConfig, RouteTarget, Secret,
+};
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -269,6 +271,14 @@ pub(crate) fn document(
         top.get("HEADER_READ_TIMEOUT_MS"),
         Field::millis,
     )?;
+    set(
+        &mut c.stats_interval,
+        top.get("STATS_INTERVAL_MS"),
+        Field::millis,
+    )?;
+    if let Some(f) = top.get("HealthThresholds") {
+        c.health = health(f, &mut w)?;
+    }
     if let Some(f) = top.get("Providers") {
         c.providers = providers(&f, env, &mut w)?;
     }
@@ -278,6 +288,29 @@ pub(crate) fn document(
     c.pool = pool::section(top.get("HttpConnectionPool"), &c.providers, &mut w)?;
     top.finish(&mut w, TOP_UNSUPPORTED);
     Ok((c, w))
+}
+
+fn health(f: Field<'_>, w: &mut Vec<String>) -> Result<HealthThresholds, ConfigError> {
+    let mut h = HealthThresholds::default();
+    let mut o = Obj::new(f)?;
+    if let Some(f) = o.get("reuseRateBelow") {
+        h.reuse_rate_below = match f.value.as_f64() {
+            Some(v) if (0.0..=100.0).contains(&v) => v,
+            _ => return Err(f.fail("expected a percentage from 0 to 100")),
+        };
+    }
+    set(&mut h.min_requests, o.get("minRequests"), |f| f.int(false))?;
+    set(&mut h.idle_above, o.get("idleAbove"), |f| f.size(false))?;
+    set(
+        &mut h.connection_age_below,
+        o.get("connectionAgeBelowMs"),
+        Field::millis,
+    )?;
+    set(&mut h.min_closed, o.get("minClosedConnections"), |f| {
+        f.int(false)
+    })?;
+    o.finish(w, "");
+    Ok(h)
 }
 
 fn providers(

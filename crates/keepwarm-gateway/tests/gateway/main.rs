@@ -3,6 +3,7 @@
 
 mod errors;
 mod lifecycle;
+mod management;
 mod routing;
 mod streaming;
 mod support;

@@ -1,0 +1,318 @@
+//! `GET /metrics`: Prometheus text (OpenMetrics) from the pools' counters,
+//! read at scrape time, plus the gateway's request-duration histograms.
+//!
+//! Names follow OpenTelemetry's HTTP client conventions under our prefix:
+//! `keepwarm_http_client_open_connections{provider,state}`,
+//! `keepwarm_http_client_connection_duration_seconds`,
+//! `keepwarm_http_client_request_duration_seconds`,
+//! `keepwarm_http_client_request_time_in_queue_seconds`, and our counters
+//! `keepwarm_requests_total`, `keepwarm_requests_reused_total`,
+//! `keepwarm_connections_created_total`,
+//! `keepwarm_connections_closed_total{reason}`, …
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use http::header::CONTENT_TYPE;
+use keepwarm_pool::Histogram as PoolHistogram;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::management::view::provider_views;
+use crate::state::{AppState, WeakState};
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The gateway's metric registry.
+pub struct Metrics {
+    registry: Registry,
+    request_duration: Family<Labels, Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// A registry with the pool collector (attached to the state once built).
+    pub(crate) fn new() -> (Metrics, Arc<PoolCollector>) {
+        let mut registry = Registry::default();
+        let request_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 18))
+        });
+        registry.register_with_unit(
+            "keepwarm_http_client_request_duration",
+            "Time from receiving a request to the end of the upstream response body, per provider and status",
+            Unit::Seconds,
+            request_duration.clone(),
+        );
+        let collector = Arc::new(PoolCollector::default());
+        registry.register_collector(Box::new(collector.clone()));
+        (
+            Metrics {
+                registry,
+                request_duration,
+            },
+            collector,
+        )
+    }
+
+    /// The request-duration histogram of `provider` and `status`.
+    pub fn request_duration(&self, provider: &str, status: u16) -> Histogram {
+        self.request_duration
+            .get_or_create(&vec![
+                ("provider", provider.to_string()),
+                ("status", status.to_string()),
+            ])
+            .clone()
+    }
+
+    fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Reads the pools at scrape time, through a weak handle so the registry
+/// (inside the state) does not keep the state alive.
+#[derive(Debug, Default)]
+pub(crate) struct PoolCollector {
+    state: std::sync::OnceLock<WeakState>,
+}
+
+impl PoolCollector {
+    pub(crate) fn attach(&self, state: WeakState) {
+        let _ = self.state.set(state);
+    }
+}
+
+fn histogram(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, PoolHistogram)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+    for (labels, h) in rows {
+        let buckets = h.cumulative();
+        let per_bucket: Vec<(f64, u64)> = buckets
+            .iter()
+            .scan(0, |prev, (b, c)| {
+                let d = c - *prev;
+                *prev = *c;
+                Some((*b, d))
+            })
+            .collect();
+        m.encode_family(labels)?.encode_histogram::<NoLabelSet>(
+            h.sum().as_secs_f64(),
+            h.count(),
+            &per_bucket,
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+fn counter(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, u64)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, v) in rows {
+        m.encode_family(labels)?
+            .encode_counter::<NoLabelSet, _, u64>(v, None)?;
+    }
+    Ok(())
+}
+
+fn gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: &[(Labels, i64)],
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in rows {
+        m.encode_family(labels)?.encode_gauge(v)?;
+    }
+    Ok(())
+}
+
+impl Collector for PoolCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(state) = self.state.get().and_then(WeakState::upgrade) else {
+            return Ok(());
+        };
+        let views = provider_views(&state);
+        let p = |v: &crate::management::ProviderView| vec![("provider", v.name.clone())];
+        let rows = |f: &dyn Fn(&crate::management::ProviderView) -> u64| -> Vec<(Labels, u64)> {
+            views.iter().map(|v| (p(v), f(v))).collect()
+        };
+        let mut open = Vec::new();
+        for v in &views {
+            let mut l = p(v);
+            l.push(("state", "active".into()));
+            open.push((l, v.active as i64));
+            let mut l = p(v);
+            l.push(("state", "idle".into()));
+            open.push((l, v.idle as i64));
+        }
+        gauge(
+            &mut enc,
+            "keepwarm_http_client_open_connections",
+            "Open upstream connections by state (active: carrying a request; idle: kept for reuse)",
+            &open,
+        )?;
+        gauge(
+            &mut enc,
+            "keepwarm_http_client_connecting",
+            "Upstream connections being established",
+            &views
+                .iter()
+                .map(|v| (p(v), v.connecting as i64))
+                .collect::<Vec<_>>(),
+        )?;
+        gauge(
+            &mut enc,
+            "keepwarm_pool_waiters",
+            "Requests waiting for a connection slot (maxSockets reached)",
+            &views
+                .iter()
+                .map(|v| (p(v), v.waiters as i64))
+                .collect::<Vec<_>>(),
+        )?;
+        gauge(
+            &mut enc,
+            "keepwarm_pool_max_sockets",
+            "The maxSockets limit in force",
+            &views
+                .iter()
+                .map(|v| (p(v), v.max_sockets as i64))
+                .collect::<Vec<_>>(),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_requests",
+            "Requests dispatched on an upstream connection",
+            &rows(&|v| v.counters.requests),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_requests_reused",
+            "Requests sent on a connection that had already carried one",
+            &rows(&|v| v.counters.reused),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_requests_retried",
+            "Requests retried on another connection (safe-retry rules)",
+            &rows(&|v| v.counters.retries),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_connections_created",
+            "Upstream connections established",
+            &rows(&|v| v.counters.created),
+        )?;
+        let mut closed = Vec::new();
+        for v in &views {
+            for (reason, n) in v.counters.closed.iter() {
+                let mut l = p(v);
+                l.push(("reason", reason.as_str().to_string()));
+                closed.push((l, n));
+            }
+        }
+        counter(
+            &mut enc,
+            "keepwarm_connections_closed",
+            "Upstream connections closed, by reason",
+            &closed,
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_connections_stale",
+            "Idle connections found closed by the server before reuse",
+            &rows(&|v| v.counters.stale),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_connect_errors",
+            "Failed connection attempts",
+            &rows(&|v| v.counters.connect_errors),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_pool_waits",
+            "Requests that waited for a slot",
+            &rows(&|v| v.counters.waits),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_pool_acquire_timeouts",
+            "Requests that gave up waiting (acquireTimeout)",
+            &rows(&|v| v.counters.acquire_timeouts),
+        )?;
+        let mut tls = Vec::new();
+        for v in &views {
+            for (kind, n) in [("full", v.tls.full), ("resumed", v.tls.resumed)] {
+                let mut l = p(v);
+                l.push(("kind", kind.to_string()));
+                tls.push((l, n));
+            }
+        }
+        counter(
+            &mut enc,
+            "keepwarm_tls_handshakes",
+            "TLS handshakes with upstreams, full or resumed",
+            &tls,
+        )?;
+        histogram(
+            &mut enc,
+            "keepwarm_http_client_connection_duration",
+            "Lifetime of closed upstream connections",
+            &views
+                .iter()
+                .map(|v| (p(v), v.counters.lifetime_histogram))
+                .collect::<Vec<_>>(),
+        )?;
+        histogram(
+            &mut enc,
+            "keepwarm_http_client_request_time_in_queue",
+            "Time requests waited for a connection slot",
+            &views
+                .iter()
+                .map(|v| (p(v), v.counters.wait_histogram))
+                .collect::<Vec<_>>(),
+        )?;
+        Ok(())
+    }
+}
+
+/// `GET /metrics`
+pub async fn metrics_handler(State(st): State<AppState>) -> Response {
+    match st.metrics().render() {
+        Ok(body) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "encoding metrics failed",
+        )
+            .into_response(),
+    }
+}
