@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keepwarm_gateway::config::{self, ConfigSource, Loaded};
-use keepwarm_gateway::{server, AppState};
+use keepwarm_gateway::{cli, server, AppState};
 
 /// An LLM API gateway on a keep-alive connection pool that counts real sockets.
 #[derive(Parser, Debug)]
@@ -38,6 +38,8 @@ enum Command {
         /// The config file (default: ./config.json, else the environment).
         path: Option<PathBuf>,
     },
+    /// Show a running gateway's pools: reuse rate, active/idle, age, health issues.
+    Stats(cli::stats::StatsArgs),
 }
 
 fn env(name: &str) -> Option<String> {
@@ -65,8 +67,21 @@ fn init_logging(level: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                eprintln!("error: cannot start the runtime: {e}");
+                ExitCode::FAILURE
+            })
+    };
     match cli.command {
         Command::CheckConfig { path } => check_config(path),
+        Command::Stats(args) => match runtime() {
+            Ok(rt) => rt.block_on(cli::stats::run(args)),
+            Err(code) => code,
+        },
         Command::Serve { config, host, port } => {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

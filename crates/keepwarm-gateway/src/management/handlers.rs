@@ -165,12 +165,14 @@ async fn destroy(State(st): State<AppState>, Path(name): Path<String>, body: Byt
             Ok(Value::Object(o)) => match o.get("protocol") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(p)) if p == "http" || p == "https" => Some(p.clone()),
-                Some(other) => return fail(
-                    StatusCode::BAD_REQUEST,
-                    format!(
+                Some(other) => {
+                    return fail(
+                        StatusCode::BAD_REQUEST,
+                        format!(
                         "unknown protocol {other}: use \"http\" or \"https\", or omit it for both"
                     ),
-                ),
+                    )
+                }
             },
             Ok(_) => {
                 return fail(

@@ -4,6 +4,8 @@
 mod errors;
 mod lifecycle;
 mod management;
+mod openapi;
 mod routing;
+mod stats_cli;
 mod streaming;
 mod support;
