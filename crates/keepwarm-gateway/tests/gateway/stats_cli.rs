@@ -77,3 +77,37 @@ async fn an_unreachable_gateway_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_redraws_on_each_stream_event() {
+    use std::io::{BufRead, BufReader};
+    let mock = MockProvider::anthropic().await;
+    let gw = Gateway::start(
+        &anthropic_config(r#", "STATS_INTERVAL_MS": 50"#),
+        &vars(&mock),
+        &[&mock],
+    )
+    .await;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args(["stats", "--watch", "--url", &gw.url])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let screens = tokio::task::spawn_blocking(move || {
+        let mut n = 0;
+        for line in BufReader::new(stdout).lines() {
+            if line.unwrap().starts_with("health: ") {
+                n += 1;
+                if n == 3 {
+                    break;
+                }
+            }
+        }
+        n
+    });
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), screens).await;
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(n.expect("three screens arrive").unwrap(), 3);
+}
