@@ -1,6 +1,7 @@
 //! The pool's decisions, made under the lock: hand out a connection or a
 //! slot, queue a waiter, take a connection back, expire, destroy.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -9,7 +10,7 @@ use tokio::time::Instant;
 use crate::counters::CloseReason;
 use crate::lease::LeaseInfo;
 use crate::options::PoolConfig;
-use crate::state::{Assignment, Effects, KeyState, State, Waiter};
+use crate::state::{Assignment, Effects, Globals, KeyState, State, Waiter};
 use crate::traits::{PoolKey, Poolable};
 
 /// The outcome of an acquire attempt.
@@ -78,59 +79,55 @@ fn checkout<C: Poolable>(ks: &mut KeyState<C>, id: u64, now: Instant) -> Assignm
     Assignment::Conn { id, conn, info }
 }
 
-impl<K: PoolKey, C: Poolable> State<K, C> {
-    pub(crate) fn key_state(&mut self, key: &K, config: &PoolConfig) -> &mut KeyState<C> {
-        if !self.keys.contains_key(key) {
-            let opts = std::sync::Arc::new(config.for_label(key.label()).clone());
-            self.keys.insert(key.clone(), KeyState::new(opts));
+/// Finds a usable open connection in `ks`, closing dead or expired idle
+/// ones on the way.
+fn take_available<K: PoolKey, C: Poolable>(
+    ks: &mut KeyState<C>,
+    g: &mut Globals<K>,
+    now: Instant,
+    fx: &mut Effects<K, C>,
+) -> Option<Assignment<C>> {
+    // A shared connection with spare capacity first.
+    while let Some(&id) = ks.shared_avail.last() {
+        let e = &ks.entries[&id];
+        if e.is_open() && e.generation == ks.generation && !e.lifetime_over(now, &ks.opts) {
+            return Some(checkout(ks, id, now));
         }
-        self.keys.get_mut(key).expect("inserted above")
+        ks.shared_avail.pop();
+        if !e.is_open() {
+            ks.entries.get_mut(&id).expect("present").dead = true;
+        }
     }
-
-    /// Finds a usable open connection for `key`, closing dead or expired
-    /// idle ones on the way.
-    fn take_available(
-        &mut self,
-        key: &K,
-        now: Instant,
-        fx: &mut Effects<K, C>,
-    ) -> Option<Assignment<C>> {
-        let State { keys, g } = self;
-        let ks = keys.get_mut(key)?;
-        // A shared connection with spare capacity first.
-        while let Some(&id) = ks.shared_avail.last() {
-            let e = &ks.entries[&id];
-            if e.is_open() && e.generation == ks.generation && !e.lifetime_over(now, &ks.opts) {
+    while let Some(&id) = ks.idle.last() {
+        let e = &ks.entries[&id];
+        let reason = if !e.is_open() {
+            ks.counters.stale += 1;
+            Some(CloseReason::ServerClosed)
+        } else if e.lifetime_over(now, &ks.opts) {
+            Some(CloseReason::Lifetime)
+        } else if e.idle_key.is_some_and(|(deadline, _)| now >= deadline) {
+            Some(CloseReason::IdleTimeout)
+        } else if e.generation != ks.generation {
+            Some(CloseReason::Destroyed)
+        } else {
+            None
+        };
+        match reason {
+            Some(r) => g.remove_entry(ks, id, r, fx),
+            None => {
+                g.unidle(ks, id);
                 return Some(checkout(ks, id, now));
             }
-            ks.shared_avail.pop();
-            if !e.is_open() {
-                ks.entries.get_mut(&id).expect("present").dead = true;
-            }
         }
-        while let Some(&id) = ks.idle.last() {
-            let e = &ks.entries[&id];
-            let reason = if !e.is_open() {
-                ks.counters.stale += 1;
-                Some(CloseReason::ServerClosed)
-            } else if e.lifetime_over(now, &ks.opts) {
-                Some(CloseReason::Lifetime)
-            } else if e.idle_key.is_some_and(|(deadline, _)| now >= deadline) {
-                Some(CloseReason::IdleTimeout)
-            } else if e.generation != ks.generation {
-                Some(CloseReason::Destroyed)
-            } else {
-                None
-            };
-            match reason {
-                Some(r) => g.remove_entry(ks, id, r, fx),
-                None => {
-                    g.unidle(ks, id);
-                    return Some(checkout(ks, id, now));
-                }
-            }
-        }
-        None
+    }
+    None
+}
+
+impl<K: PoolKey, C: Poolable> State<K, C> {
+    pub(crate) fn key_state(&mut self, key: &K, config: &PoolConfig) -> &mut KeyState<C> {
+        self.keys
+            .entry(key.clone())
+            .or_insert_with(|| KeyState::new(Arc::new(config.for_label(key.label()).clone())))
     }
 
     /// Serves a new request for `key`: a connection, a slot, or a place in
@@ -143,33 +140,26 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         can_spawn: bool,
         fx: &mut Effects<K, C>,
     ) -> Step<C> {
-        let ks = self.key_state(key, config);
+        let State { keys, g } = self;
+        let ks = keys
+            .entry(key.clone())
+            .or_insert_with(|| KeyState::new(Arc::new(config.for_label(key.label()).clone())));
         ks.warm |= ks.opts.min_free_sockets > 0;
-        let step = if ks.waiters.is_empty() {
-            match self.take_available(key, now, fx) {
-                Some(a) => Some(Step::Ready(a)),
-                None => {
-                    let ks = self.keys.get_mut(key).expect("present");
-                    if ks.has_free_slot() {
-                        ks.connecting += 1;
-                        let id = self.g.new_id();
-                        Some(Step::Ready(Assignment::Slot {
-                            id,
-                            generation: ks.generation,
-                        }))
-                    } else {
-                        None
-                    }
-                }
+        let mut step = None;
+        if ks.waiters.is_empty() {
+            step = take_available(ks, g, now, fx).map(Step::Ready);
+            if step.is_none() && ks.has_free_slot() {
+                ks.connecting += 1;
+                step = Some(Step::Ready(Assignment::Slot {
+                    id: g.new_id(),
+                    generation: ks.generation,
+                }));
             }
-        } else {
-            None
-        };
+        }
         let step = step.unwrap_or_else(|| {
             let (tx, rx) = oneshot::channel();
-            self.g.next_waiter += 1;
-            let wid = self.g.next_waiter;
-            let ks = self.keys.get_mut(key).expect("present");
+            g.next_waiter += 1;
+            let wid = g.next_waiter;
             ks.counters.waits += 1;
             ks.waiters.push_back(Waiter {
                 id: wid,
@@ -178,7 +168,8 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             });
             Step::Wait(rx, wid)
         });
-        if can_spawn {
+        let warm = ks.warm;
+        if can_spawn && warm {
             self.refill(key, fx);
         }
         step
@@ -230,21 +221,21 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 }
                 Some(_) => {}
             }
-            let a = match self.take_available(key, now, fx) {
+            let State { keys, g } = &mut *self;
+            let ks = keys.get_mut(key).expect("present");
+            let a = match take_available(ks, g, now, fx) {
                 Some(a) => a,
                 None => {
-                    let ks = self.keys.get_mut(key).expect("present");
                     if !ks.has_free_slot() {
                         return;
                     }
                     ks.connecting += 1;
                     Assignment::Slot {
-                        id: self.g.new_id(),
+                        id: g.new_id(),
                         generation: ks.generation,
                     }
                 }
             };
-            let ks = self.keys.get_mut(key).expect("present");
             let w = ks.waiters.pop_front().expect("checked above");
             let waited = now.saturating_duration_since(w.since);
             match w.tx.send(a) {
@@ -324,9 +315,23 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 }
             }
         }
-        self.dispatch(key, now, fx);
-        self.enforce_idle_caps(key, fx);
-        self.refill(key, fx);
+        let (waiting, warm) = (!ks.waiters.is_empty(), ks.warm);
+        if waiting {
+            self.dispatch(key, now, fx);
+            self.enforce_idle_caps(key, fx);
+        } else {
+            // The common case, without looking the key up again.
+            while ks.idle.len() > ks.opts.max_free_sockets {
+                let oldest = ks.idle[0];
+                g.remove_entry(ks, oldest, CloseReason::OverMaxFree, fx);
+            }
+            if g.max_idle_total.is_some() {
+                self.enforce_idle_caps(key, fx);
+            }
+        }
+        if warm {
+            self.refill(key, fx);
+        }
     }
 
     /// A reserved slot was given back without a connection.

@@ -238,6 +238,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                     next_id: 0,
                     next_waiter: 0,
                     reaper_at: None,
+                    idle_count: 0,
                     max_idle_total: config.max_idle_total,
                     epoch: Instant::now(),
                 },
@@ -380,7 +381,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
 
     /// Idle connections across all keys.
     pub fn idle_total(&self) -> usize {
-        self.shared.lock().g.lru.len()
+        self.shared.lock().g.idle_count
     }
 }
 

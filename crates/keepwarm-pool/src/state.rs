@@ -6,6 +6,7 @@
 //! the reaper) is collected in [`Effects`] and run by the caller afterwards.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +17,30 @@ use crate::counters::{CloseReason, Counters, KeySnapshot};
 use crate::lease::LeaseInfo;
 use crate::options::PoolOptions;
 use crate::traits::{PoolKey, Poolable};
+
+/// Hashes the pool's own sequential connection ids: a multiply is enough
+/// (they are not attacker-chosen), and much cheaper than SipHash.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Connections of one key by id.
+pub(crate) type Entries<C> = HashMap<u64, Entry<C>, BuildHasherDefault<IdHasher>>;
 
 /// One open connection (not counting ones still connecting).
 pub(crate) struct Entry<C> {
@@ -77,7 +102,7 @@ pub(crate) enum Assignment<C> {
 /// Per-key state.
 pub(crate) struct KeyState<C> {
     pub(crate) opts: Arc<PoolOptions>,
-    pub(crate) entries: HashMap<u64, Entry<C>>,
+    pub(crate) entries: Entries<C>,
     /// Ids of idle entries, newest last (reused first).
     pub(crate) idle: Vec<u64>,
     /// Shared entries carrying requests that can take more.
@@ -97,7 +122,7 @@ impl<C: Poolable> KeyState<C> {
     pub(crate) fn new(opts: Arc<PoolOptions>) -> Self {
         KeyState {
             opts,
-            entries: HashMap::new(),
+            entries: Entries::default(),
             idle: Vec::new(),
             shared_avail: Vec::new(),
             connecting: 0,
@@ -144,8 +169,11 @@ impl<C: Poolable> KeyState<C> {
 pub(crate) struct Globals<K> {
     /// Idle deadline → key, one per idle connection.
     pub(crate) timers: BTreeMap<(Instant, u64), K>,
-    /// Idle since → key, one per idle connection (least recently used first).
+    /// Idle since → key, one per idle connection (least recently used
+    /// first); kept only when there is a global idle cap.
     pub(crate) lru: BTreeMap<(Instant, u64), K>,
+    /// Idle connections across all keys.
+    pub(crate) idle_count: usize,
     pub(crate) next_id: u64,
     pub(crate) next_waiter: u64,
     /// When the reaper will next wake on its own; `None` when it sleeps
@@ -206,10 +234,13 @@ impl<K: PoolKey> Globals<K> {
             deadline = deadline.min(e.created + l);
         }
         e.idle_key = Some((deadline, id));
-        e.lru_key = Some((now, id));
         self.timers.insert((deadline, id), key.clone());
-        self.lru.insert((now, id), key.clone());
+        if self.max_idle_total.is_some() {
+            e.lru_key = Some((now, id));
+            self.lru.insert((now, id), key.clone());
+        }
         ks.idle.push(id);
+        self.idle_count += 1;
         if self.reaper_at.is_none_or(|at| deadline < at) {
             fx.wake_reaper = true;
         }
@@ -222,6 +253,7 @@ impl<K: PoolKey> Globals<K> {
         };
         if let Some(t) = e.idle_key.take() {
             self.timers.remove(&t);
+            self.idle_count -= 1;
             if let Some(pos) = ks.idle.iter().rposition(|x| *x == id) {
                 ks.idle.remove(pos);
             }
