@@ -216,3 +216,59 @@ async fn unknown_routes_and_methods_are_json() {
     assert_eq!(s, 200);
     assert_eq!(json(&text)["status"], "ok");
 }
+
+#[tokio::test]
+async fn an_untrusted_upstream_certificate_is_502_naming_tls() {
+    let mock = MockProvider::builder(MockApi::Anthropic)
+        .tls(true)
+        .start()
+        .await;
+    // No root added for the mock's self-signed certificate.
+    let gw = Gateway::start(&anthropic_config(""), &vars(&mock), &[]).await;
+    let (s, v) = status_and_json(&gw, "/v1/messages", &[], r#"{"model":"mock,claude-test"}"#).await;
+    assert_eq!(s, 502, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("provider mock: TLS handshake with mock (localhost:"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn pool_exhausted_is_504_naming_the_limit() {
+    let mock = MockProvider::builder(MockApi::Anthropic)
+        .header_delay(Duration::from_millis(500))
+        .start()
+        .await;
+    let cfg = anthropic_config(
+        r#", "HttpConnectionPool": {"global": {"maxSockets": 1, "acquireTimeout": 100}}"#,
+    );
+    let gw = Gateway::start(&cfg, &vars(&mock), &[&mock]).await;
+    let c = client();
+    let url = format!("{}/v1/messages", gw.url);
+    let slow = {
+        let (c, url) = (c.clone(), url.clone());
+        tokio::spawn(async move {
+            read(post(&c, &url, &[], r#"{"model":"mock,claude-test"}"#).await)
+                .await
+                .0
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (s, _, text) = read(post(&c, &url, &[], r#"{"model":"mock,claude-test"}"#).await).await;
+    assert_eq!(s, 504, "{text}");
+    let msg = json(&text)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("pool exhausted for mock (127.0.0.1:")
+            && msg.contains("1 of 1 connections busy, waited 100ms"),
+        "{msg}"
+    );
+    assert_eq!(
+        slow.await.unwrap(),
+        200,
+        "the request holding the slot is unaffected"
+    );
+}
