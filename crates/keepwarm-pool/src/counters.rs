@@ -296,6 +296,25 @@ impl KeySnapshot {
     pub fn reuse_rate(&self) -> f64 {
         reuse_rate(self.counters.reused, self.counters.requests)
     }
+
+    /// Adds `other` (another key of the same group) to this snapshot: counts
+    /// and gauges summed, the mean age weighted by open connections,
+    /// `max_sockets` summed (the group's total limit).
+    pub fn merge(&mut self, other: &KeySnapshot) {
+        let (a, b) = (
+            (self.active + self.idle) as u32,
+            (other.active + other.idle) as u32,
+        );
+        if a + b > 0 {
+            self.mean_age = (self.mean_age * a + other.mean_age * b) / (a + b);
+        }
+        self.counters.merge(&other.counters);
+        self.active += other.active;
+        self.idle += other.idle;
+        self.connecting += other.connecting;
+        self.waiters += other.waiters;
+        self.max_sockets += other.max_sockets;
+    }
 }
 
 /// `100 × reused / requests` rounded to one decimal; 0 when `requests` is 0.

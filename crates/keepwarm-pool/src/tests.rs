@@ -483,6 +483,14 @@ async fn mean_age_counts_open_connections() {
     b.release();
     advance(Duration::from_secs(2)).await;
     assert_eq!(snap(&p).mean_age, Duration::from_secs(7));
+    let mut two = snap(&p);
+    let other = KeySnapshot {
+        idle: 2,
+        mean_age: Duration::from_secs(1),
+        ..Default::default()
+    };
+    two.merge(&other);
+    assert_eq!((two.idle, two.mean_age), (4, Duration::from_secs(4)));
 }
 
 #[tokio::test(start_paused = true)]

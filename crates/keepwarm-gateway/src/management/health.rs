@@ -30,7 +30,7 @@ pub struct Health {
 pub fn assess(views: &[ProviderView], t: &HealthThresholds) -> Health {
     let mut issues = Vec::new();
     for v in views {
-        let c = &v.counters;
+        let c = &v.pool.counters;
         if c.requests >= t.min_requests && v.reuse_rate() < t.reuse_rate_below {
             issues.push(format!(
                 "{}: reuse rate {:.1}% is below {}% over {} requests",
@@ -40,10 +40,10 @@ pub fn assess(views: &[ProviderView], t: &HealthThresholds) -> Health {
                 c.requests
             ));
         }
-        if v.active >= v.max_sockets {
+        if v.pool.active >= v.pool.max_sockets {
             issues.push(format!(
                 "{}: all {} connections (maxSockets) are active; new requests wait ({} waiting now)",
-                v.name, v.max_sockets, v.waiters
+                v.name, v.pool.max_sockets, v.pool.waiters
             ));
         }
         let lived = c.lifetime_histogram.mean();

@@ -162,10 +162,10 @@ impl Collector for PoolCollector {
         for v in &views {
             let mut l = p(v);
             l.push(("state", "active".into()));
-            open.push((l, v.active as i64));
+            open.push((l, v.pool.active as i64));
             let mut l = p(v);
             l.push(("state", "idle".into()));
-            open.push((l, v.idle as i64));
+            open.push((l, v.pool.idle as i64));
         }
         gauge(
             &mut enc,
@@ -179,7 +179,7 @@ impl Collector for PoolCollector {
             "Upstream connections being established",
             &views
                 .iter()
-                .map(|v| (p(v), v.connecting as i64))
+                .map(|v| (p(v), v.pool.connecting as i64))
                 .collect::<Vec<_>>(),
         )?;
         gauge(
@@ -188,7 +188,7 @@ impl Collector for PoolCollector {
             "Requests waiting for a connection slot (maxSockets reached)",
             &views
                 .iter()
-                .map(|v| (p(v), v.waiters as i64))
+                .map(|v| (p(v), v.pool.waiters as i64))
                 .collect::<Vec<_>>(),
         )?;
         gauge(
@@ -197,36 +197,36 @@ impl Collector for PoolCollector {
             "The maxSockets limit in force",
             &views
                 .iter()
-                .map(|v| (p(v), v.max_sockets as i64))
+                .map(|v| (p(v), v.pool.max_sockets as i64))
                 .collect::<Vec<_>>(),
         )?;
         counter(
             &mut enc,
             "keepwarm_requests",
             "Requests dispatched on an upstream connection",
-            &rows(&|v| v.counters.requests),
+            &rows(&|v| v.pool.counters.requests),
         )?;
         counter(
             &mut enc,
             "keepwarm_requests_reused",
             "Requests sent on a connection that had already carried one",
-            &rows(&|v| v.counters.reused),
+            &rows(&|v| v.pool.counters.reused),
         )?;
         counter(
             &mut enc,
             "keepwarm_requests_retried",
             "Requests retried on another connection (safe-retry rules)",
-            &rows(&|v| v.counters.retries),
+            &rows(&|v| v.pool.counters.retries),
         )?;
         counter(
             &mut enc,
             "keepwarm_connections_created",
             "Upstream connections established",
-            &rows(&|v| v.counters.created),
+            &rows(&|v| v.pool.counters.created),
         )?;
         let mut closed = Vec::new();
         for v in &views {
-            for (reason, n) in v.counters.closed.iter() {
+            for (reason, n) in v.pool.counters.closed.iter() {
                 let mut l = p(v);
                 l.push(("reason", reason.as_str().to_string()));
                 closed.push((l, n));
@@ -242,25 +242,25 @@ impl Collector for PoolCollector {
             &mut enc,
             "keepwarm_connections_stale",
             "Idle connections found closed by the server before reuse",
-            &rows(&|v| v.counters.stale),
+            &rows(&|v| v.pool.counters.stale),
         )?;
         counter(
             &mut enc,
             "keepwarm_connect_errors",
             "Failed connection attempts",
-            &rows(&|v| v.counters.connect_errors),
+            &rows(&|v| v.pool.counters.connect_errors),
         )?;
         counter(
             &mut enc,
             "keepwarm_pool_waits",
             "Requests that waited for a slot",
-            &rows(&|v| v.counters.waits),
+            &rows(&|v| v.pool.counters.waits),
         )?;
         counter(
             &mut enc,
             "keepwarm_pool_acquire_timeouts",
             "Requests that gave up waiting (acquireTimeout)",
-            &rows(&|v| v.counters.acquire_timeouts),
+            &rows(&|v| v.pool.counters.acquire_timeouts),
         )?;
         let mut tls = Vec::new();
         for v in &views {
@@ -282,7 +282,7 @@ impl Collector for PoolCollector {
             "Lifetime of closed upstream connections",
             &views
                 .iter()
-                .map(|v| (p(v), v.counters.lifetime_histogram))
+                .map(|v| (p(v), v.pool.counters.lifetime_histogram))
                 .collect::<Vec<_>>(),
         )?;
         histogram(
@@ -291,7 +291,7 @@ impl Collector for PoolCollector {
             "Time requests waited for a connection slot",
             &views
                 .iter()
-                .map(|v| (p(v), v.counters.wait_histogram))
+                .map(|v| (p(v), v.pool.counters.wait_histogram))
                 .collect::<Vec<_>>(),
         )?;
         Ok(())

@@ -1,37 +1,23 @@
 //! A provider's numbers, summed over its pool's keys, and the JSON views of
 //! them in the seed's shapes.
 
-use std::time::Duration;
-
 use keepwarm::TlsCounts;
-use keepwarm_pool::{reuse_rate, Counters, KeySnapshot};
+use keepwarm_pool::{reuse_rate, KeySnapshot};
 use serde_json::{json, Value};
 
 use crate::state::{AppState, ProviderPool};
 
-/// One provider's pool, now.
+/// One provider's pool, now: its keys' snapshots merged.
 #[derive(Clone, Debug)]
 pub struct ProviderView {
     /// Provider name as configured.
     pub name: String,
     /// `http` or `https` (the scheme of its endpoint).
     pub protocol: &'static str,
-    /// Counters summed over the provider's keys.
-    pub counters: Counters,
-    /// Connections carrying a request now.
-    pub active: usize,
-    /// Connections open and free.
-    pub idle: usize,
-    /// Connections being established.
-    pub connecting: usize,
-    /// Requests waiting for a slot.
-    pub waiters: usize,
-    /// Mean age of open connections.
-    pub mean_age: Duration,
+    /// Counters and gauges summed over the provider's keys.
+    pub pool: KeySnapshot,
     /// TLS handshakes.
     pub tls: TlsCounts,
-    /// `maxSockets` in force.
-    pub max_sockets: usize,
 }
 
 impl ProviderView {
@@ -39,37 +25,22 @@ impl ProviderView {
         let mut v = ProviderView {
             name: pool.name.clone(),
             protocol,
-            counters: Counters::default(),
-            active: 0,
-            idle: 0,
-            connecting: 0,
-            waiters: 0,
-            mean_age: Duration::ZERO,
+            pool: KeySnapshot::default(),
             tls: TlsCounts::default(),
-            max_sockets: pool.settings.max_sockets,
         };
-        let mut age_weight = Duration::ZERO;
         for k in pool.client.stats() {
-            let s: &KeySnapshot = &k.pool;
-            v.counters.merge(&s.counters);
-            v.active += s.active;
-            v.idle += s.idle;
-            v.connecting += s.connecting;
-            v.waiters += s.waiters;
-            age_weight += s.mean_age * (s.active + s.idle) as u32;
+            v.pool.merge(&k.pool);
             v.tls.full += k.tls.full;
             v.tls.resumed += k.tls.resumed;
         }
-        let open = v.active + v.idle;
-        if open > 0 {
-            v.mean_age = age_weight / open as u32;
-        }
+        // The limit in force for the provider, even before its first request.
+        v.pool.max_sockets = pool.settings.max_sockets;
         v
     }
 
     /// `100 × reused / requests`, one decimal.
     pub fn reuse_rate(&self) -> f64 {
-        reuse_rate(self.counters.reused, self.counters.requests)
+        self.pool.reuse_rate()
     }
 
     /// The seed's per-provider summary (`/stats`, `/provider/{name}`).
@@ -77,20 +48,20 @@ impl ProviderView {
         json!({
             "provider": self.name,
             "protocol": self.protocol,
-            "activeConnections": self.active,
-            "idleConnections": self.idle,
-            "totalRequests": self.counters.requests,
-            "reuseCount": self.counters.reused,
+            "activeConnections": self.pool.active,
+            "idleConnections": self.pool.idle,
+            "totalRequests": self.pool.counters.requests,
+            "reuseCount": self.pool.counters.reused,
             "reuseRate": self.reuse_rate(),
         })
     }
 
     fn status(&self) -> &'static str {
-        if self.active > 0 || self.connecting > 0 {
+        if self.pool.active > 0 || self.pool.connecting > 0 {
             "active"
-        } else if self.idle > 0 {
+        } else if self.pool.idle > 0 {
             "idle"
-        } else if self.counters.requests > 0 {
+        } else if self.pool.counters.requests > 0 {
             "cold"
         } else {
             "unused"
@@ -99,7 +70,7 @@ impl ProviderView {
 
     /// The seed's `/details` entry plus our counters.
     pub fn details(&self) -> Value {
-        let c = &self.counters;
+        let c = &self.pool.counters;
         let closed: serde_json::Map<String, Value> = c
             .closed
             .iter()
@@ -109,17 +80,17 @@ impl ProviderView {
             "provider": self.name,
             "protocol": self.protocol,
             "connections": {
-                "active": self.active,
-                "idle": self.idle,
-                "total": self.active + self.idle,
-                "connecting": self.connecting,
-                "maxSockets": self.max_sockets,
+                "active": self.pool.active,
+                "idle": self.pool.idle,
+                "total": self.pool.active + self.pool.idle,
+                "connecting": self.pool.connecting,
+                "maxSockets": self.pool.max_sockets,
             },
             "performance": {
                 "totalRequests": c.requests,
                 "reuseCount": c.reused,
                 "reuseRate": self.reuse_rate(),
-                "averageConnectionAge": round1(self.mean_age.as_secs_f64()),
+                "averageConnectionAge": round1(self.pool.mean_age.as_secs_f64()),
             },
             "status": self.status(),
             "counters": {
@@ -132,7 +103,7 @@ impl ProviderView {
                 "connectsCancelled": c.connects_cancelled,
                 "waits": c.waits,
                 "waitTimeMs": round1(c.wait_time.as_secs_f64() * 1000.0),
-                "waitersNow": self.waiters,
+                "waitersNow": self.pool.waiters,
                 "acquireTimeouts": c.acquire_timeouts,
                 "prewarmed": c.prewarmed,
                 "averageClosedConnectionLifetime": round1(c.lifetime_histogram.mean().as_secs_f64()),
@@ -205,10 +176,10 @@ pub fn overview(views: &[ProviderView]) -> Overview {
             ..Default::default()
         },
         |mut o, v| {
-            o.active += v.active;
-            o.idle += v.idle;
-            o.requests += v.counters.requests;
-            o.reused += v.counters.reused;
+            o.active += v.pool.active;
+            o.idle += v.pool.idle;
+            o.requests += v.pool.counters.requests;
+            o.reused += v.pool.counters.reused;
             o
         },
     )
