@@ -40,6 +40,11 @@ enum Command {
     },
     /// Show a running gateway's pools: reuse rate, active/idle, age, health issues.
     Stats(cli::stats::StatsArgs),
+    /// The whole story offline: a local TLS mock provider behind a latency shim,
+    /// the gateway, and the same requests with the pool off, on and pre-warmed.
+    Demo(cli::demo::DemoArgs),
+    /// Measure any URL pooled vs `keepAlive: false` and print the same table.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn env(name: &str) -> Option<String> {
@@ -80,6 +85,14 @@ fn main() -> ExitCode {
         Command::CheckConfig { path } => check_config(path),
         Command::Stats(args) => match runtime() {
             Ok(rt) => rt.block_on(cli::stats::run(args)),
+            Err(code) => code,
+        },
+        Command::Demo(args) => match runtime() {
+            Ok(rt) => rt.block_on(cli::demo::run(args)),
+            Err(code) => code,
+        },
+        Command::Bench(args) => match runtime() {
+            Ok(rt) => rt.block_on(cli::bench::run(args)),
             Err(code) => code,
         },
         Command::Serve { config, host, port } => {

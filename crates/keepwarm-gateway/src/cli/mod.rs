@@ -1,4 +1,7 @@
-//! The `keepwarm` subcommands that are more than a few lines. `main.rs`
-//! parses arguments and dispatches here.
+//! The `keepwarm` subcommands that are more than a few lines: `demo`,
+//! `bench` and `stats`. `main.rs` parses arguments and dispatches here.
 
+pub mod bench;
+pub mod demo;
+pub mod report;
 pub mod stats;

@@ -1,0 +1,362 @@
+//! `keepwarm demo`: the seed's "Real-World Performance" table, measured
+//! offline in one process.
+//!
+//! Per mode, a fresh TLS Anthropic mock provider (testkit), a
+//! [`LatencyShim`] in front of it adding `--rtt-ms` per round trip (and one
+//! round trip for each new TCP connection, as a real network would), and a
+//! fresh gateway on `127.0.0.1:0` whose provider `mock` points at the shim.
+//! A client sends `--requests` sequential `POST /v1/messages` through the
+//! gateway and times each one until its body was read to the end.
+//!
+//! Modes: "pool off" (`HttpConnectionPool.enabled: false`: one upstream
+//! connection per request), "pool on" (the defaults), "pre-warmed"
+//! (`minFreeSockets: 1`, warmed before the first request is timed).
+//!
+//! Connections and TLS handshakes are what the mock *server* counted (a
+//! fresh mock per mode, so no deltas are needed); requests, reuse and
+//! pre-warming come from the gateway pool's own counters; CPU time is the
+//! whole process's (client, gateway, mock and shim all run in it).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use indicatif::ProgressBar;
+use keepwarm::{Client, KeySnapshot, TlsCounts};
+use keepwarm_testkit::{LatencyShim, MockApi, MockProvider, UpstreamStats};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use crate::cli::report::{self, ModeResult};
+use crate::{config, server, AppState};
+
+/// Arguments of `keepwarm demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Round trip added between the gateway and the mock provider, in ms.
+    #[arg(long, default_value_t = 20)]
+    pub rtt_ms: u64,
+    /// Requests per mode.
+    #[arg(long, default_value_t = 100)]
+    pub requests: usize,
+    /// Print the numbers as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A mode of the demo: how the gateway's pool is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `HttpConnectionPool.enabled: false`: a new upstream connection (TCP +
+    /// TLS) for every request.
+    PoolOff,
+    /// The default pool: the first request connects, the rest reuse.
+    PoolOn,
+    /// `minFreeSockets: 1`, warmed before the first request: even the first
+    /// request finds a connection ready.
+    PreWarmed,
+}
+
+impl Mode {
+    /// Every mode, in the order the demo runs them.
+    pub const ALL: [Mode; 3] = [Mode::PoolOff, Mode::PoolOn, Mode::PreWarmed];
+
+    /// The mode's name in the table and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::PoolOff => "pool off",
+            Mode::PoolOn => "pool on",
+            Mode::PreWarmed => "pre-warmed",
+        }
+    }
+
+    /// The `HttpConnectionPool` block of the gateway's config.
+    fn pool_block(self) -> Value {
+        match self {
+            Mode::PoolOff => json!({ "enabled": false }),
+            Mode::PoolOn => json!({ "enabled": true }),
+            Mode::PreWarmed => json!({ "enabled": true, "global": { "minFreeSockets": 1 } }),
+        }
+    }
+}
+
+/// The request body the demo sends (provider `mock`, model `claude-demo`).
+pub const REQUEST_BODY: &str = r#"{"model":"mock,claude-demo","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}"#;
+
+/// The gateway's config for `mode`, with provider `mock` at `endpoint`.
+pub fn gateway_config(mode: Mode, endpoint: &str, key: &str) -> Value {
+    json!({
+        "Providers": [{
+            "name": "mock",
+            "api_base_url": endpoint,
+            "api_key": key,
+            "models": ["claude-demo"],
+        }],
+        "HttpConnectionPool": mode.pool_block(),
+    })
+}
+
+/// A gateway served on `127.0.0.1:0` until dropped or stopped.
+struct Gateway {
+    url: String,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    async fn start(cfg: &Value, mock: &MockProvider) -> Result<Gateway, String> {
+        let (cfg, _warnings) = config::parse(&cfg.to_string(), &|_| None)
+            .map_err(|e| format!("the demo's gateway config is invalid: {e}"))?;
+        let state = AppState::builder(cfg)
+            .built_in_roots(false)
+            .add_root_certificate(mock.upstream().ca_der())
+            .build()
+            .map_err(|e| format!("cannot build the gateway's pools: {e}"))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("cannot listen on 127.0.0.1:0: {e}"))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the gateway's address: {e}"))?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Ok(Gateway {
+            url: format!("http://{addr}"),
+            state,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// The `mock` provider's pool: its counters summed over keys, and TLS.
+    fn pool_stats(&self) -> (KeySnapshot, TlsCounts) {
+        let mut snap = KeySnapshot::default();
+        let mut tls = TlsCounts::default();
+        if let Some(p) = self.state.pool("mock") {
+            for s in p.client.stats() {
+                snap.merge(&s.pool);
+                tls.full += s.tls.full;
+                tls.resumed += s.tls.resumed;
+            }
+        }
+        (snap, tls)
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.task).await;
+        self.task.abort();
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Polls `f` every 2 ms until it holds or `max` has passed; returns whether
+/// it held.
+async fn wait_for(max: Duration, f: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + max;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Sends one request through the gateway and reads the answer to the end.
+async fn one_request(client: &Client, url: &str) -> Result<(), String> {
+    let req = http::Request::post(url)
+        .header("content-type", "application/json")
+        .header("anthropic-version", "2023-06-01")
+        .body(Bytes::from_static(REQUEST_BODY.as_bytes()))
+        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let resp = client
+        .request(req)
+        .await
+        .map_err(|e| format!("the gateway did not answer: {e}"))?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| format!("reading the gateway's answer failed: {e}"))?;
+    if !status.is_success() {
+        let text = String::from_utf8_lossy(&body);
+        let text: String = text.chars().take(300).collect();
+        return Err(format!("the gateway answered {status}: {text}"));
+    }
+    Ok(())
+}
+
+/// Runs one mode: a fresh mock, shim and gateway; `requests` sequential
+/// requests; the counters. `progress` advances once per request.
+pub async fn measure_mode(
+    mode: Mode,
+    rtt: Duration,
+    requests: usize,
+    progress: &ProgressBar,
+) -> Result<ModeResult, String> {
+    let name = mode.name();
+    progress.set_message(name);
+    let mock = MockProvider::builder(MockApi::Anthropic)
+        .tls(true)
+        .start()
+        .await;
+    let shim = LatencyShim::start(mock.upstream().addr(), rtt / 2).await;
+    let endpoint = format!("https://localhost:{}/v1/messages", shim.addr().port());
+    let gw = Gateway::start(&gateway_config(mode, &endpoint, mock.key()), &mock).await?;
+    let pool = gw
+        .state
+        .pool("mock")
+        .ok_or("the gateway has no pool for provider mock")?
+        .client
+        .clone();
+    let url = format!("{}/v1/messages", gw.url);
+    let client = Client::builder()
+        .build()
+        .map_err(|e| format!("cannot build the client: {e}"))?;
+
+    let cpu_start = report::process_cpu_time();
+    if mode == Mode::PreWarmed {
+        pool.warm(&endpoint, Some("mock"))
+            .map_err(|e| format!("cannot warm the pool: {e}"))?;
+        let warmed = wait_for(Duration::from_secs(10), || gw.pool_stats().0.idle >= 1).await;
+        if !warmed {
+            return Err(format!(
+                "{name}: the pool did not pre-warm a connection to {endpoint} within 10 s"
+            ));
+        }
+    }
+    let accepted_before = mock.upstream().stats().accepted;
+    let per_request_limit = Duration::from_secs(10) + rtt * 10;
+    let mut latencies = Vec::with_capacity(requests);
+    let started = Instant::now();
+    for i in 0..requests {
+        let t = Instant::now();
+        match tokio::time::timeout(per_request_limit, one_request(&client, &url)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("{name}: request {} failed: {e}", i + 1)),
+            Err(_) => {
+                return Err(format!(
+                    "{name}: request {} got no complete answer within {per_request_limit:?}",
+                    i + 1
+                ))
+            }
+        }
+        latencies.push(t.elapsed());
+        progress.inc(1);
+    }
+    let wall = started.elapsed();
+    let cpu = match (cpu_start, report::process_cpu_time()) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => Duration::ZERO,
+    };
+    drop(client);
+
+    // Let connections still being opened (a pre-warm refill) finish and
+    // the server see every handshake complete, so the counts agree.
+    let settled = |s: &UpstreamStats, p: &KeySnapshot| {
+        p.connecting == 0
+            && s.accepted == p.counters.created
+            && s.tls_full + s.tls_resumed + s.tls_failed == s.accepted
+    };
+    wait_for(Duration::from_secs(2), || {
+        settled(&mock.upstream().stats(), &gw.pool_stats().0)
+    })
+    .await;
+    let up = mock.upstream().stats();
+    let (snap, _) = gw.pool_stats();
+    gw.shutdown().await;
+    drop(shim);
+
+    let first_on_new_connection = up.request_log.first().map(|r| r.conn > accepted_before);
+    Ok(ModeResult {
+        name: name.to_string(),
+        latencies,
+        connections: up.accepted,
+        tls_full: up.tls_full,
+        tls_resumed: up.tls_resumed,
+        requests: snap.counters.requests,
+        reused: snap.counters.reused,
+        prewarmed: snap.counters.prewarmed,
+        first_on_new_connection,
+        cpu,
+        wall,
+        errors: 0,
+    })
+}
+
+/// Runs every [`Mode`] in order.
+pub async fn measure(args: &DemoArgs, progress: &ProgressBar) -> Result<Vec<ModeResult>, String> {
+    if args.requests == 0 {
+        return Err("--requests must be at least 1".into());
+    }
+    keepwarm_testkit::install_crypto_provider();
+    let rtt = Duration::from_millis(args.rtt_ms);
+    let mut out = Vec::with_capacity(Mode::ALL.len());
+    for mode in Mode::ALL {
+        out.push(measure_mode(mode, rtt, args.requests, progress).await?);
+    }
+    Ok(out)
+}
+
+/// One line saying how the numbers were produced.
+pub fn how_measured(args: &DemoArgs) -> String {
+    format!(
+        "How measured: {} sequential POST /v1/messages per mode, client -> gateway -> TLS 1.3 mock \
+         provider, all in this process on loopback, a user-space shim adding {} ms per round trip \
+         (and one per new TCP connection); {} CPUs. Connections and handshakes as counted by the \
+         mock server, reuse by the gateway's pool; CPU = the whole process (client, gateway, mock, \
+         shim) from the mode's first connection to its last response.",
+        args.requests,
+        args.rtt_ms,
+        report::cpus()
+    )
+}
+
+/// The JSON form: `{"rttMs", "requests", "cpus", "howMeasured", "modes": [..]}`
+/// with each mode as [`ModeResult::to_json`].
+pub fn to_json(args: &DemoArgs, modes: &[ModeResult]) -> Value {
+    json!({
+        "rttMs": args.rtt_ms,
+        "requests": args.requests,
+        "cpus": report::cpus(),
+        "howMeasured": how_measured(args),
+        "modes": modes.iter().map(ModeResult::to_json).collect::<Vec<_>>(),
+    })
+}
+
+/// Runs `keepwarm demo`: the table (or JSON) on stdout; exit 1 with the
+/// reason when any request fails.
+pub async fn run(args: DemoArgs) -> ExitCode {
+    let total = (args.requests * Mode::ALL.len()) as u64;
+    let progress = report::progress(total, args.json);
+    let result = measure(&args, &progress).await;
+    progress.finish_and_clear();
+    let modes = match result {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.json {
+        println!("{}", to_json(&args, &modes));
+    } else {
+        println!("{}", report::table(&modes, 0, 1, false));
+        println!("{}", how_measured(&args));
+    }
+    ExitCode::SUCCESS
+}
