@@ -18,6 +18,7 @@ use keepwarm::{ConnectionInfo, Label};
 use serde_json::Value;
 
 use crate::access_log::LoggedBody;
+use crate::body_json::{BodyError, TopLevel};
 use crate::config::ApiKind;
 use crate::error::{ApiError, Shape};
 use crate::headers;
@@ -107,6 +108,9 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 fn upstream_uri(base: &Uri, suffix: &str, query: Option<&str>) -> Result<Uri, ApiError> {
+    if suffix.is_empty() && query.is_none() && base.query().is_none() {
+        return Ok(base.clone()); // shares the parsed URI's bytes
+    }
     let mut s = base.to_string();
     if let Some(q) = s.find('?') {
         s.truncate(q);
@@ -132,25 +136,28 @@ async fn exchange(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, st.config().body_limit).await?;
-    let mut json: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request(
+    let top = TopLevel::parse(&bytes).map_err(|e| match e {
+        BodyError::Syntax(why) => ApiError::bad_request(
             "invalid_json",
-            format!("request body is not valid JSON: {e}"),
-        )
+            format!("request body is not valid JSON: {why}"),
+        ),
+        BodyError::NotAnObject => {
+            ApiError::bad_request("invalid_request", "request body must be a JSON object")
+        }
     })?;
-    let obj = json.as_object_mut().ok_or_else(|| {
-        ApiError::bad_request("invalid_request", "request body must be a JSON object")
-    })?;
-    let model =
-        match obj.get("model") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => {
+    let model: String =
+        match top
+            .get("model")
+            .map(|raw| serde_json::from_str::<Value>(raw.get()))
+        {
+            Some(Ok(Value::String(s))) => s,
+            Some(Ok(other)) => {
                 return Err(ApiError::bad_request(
                     "invalid_model",
-                    format!("\"model\" must be a string, got {}", json_type(other)),
+                    format!("\"model\" must be a string, got {}", json_type(&other)),
                 ))
             }
-            None => return Err(ApiError::bad_request(
+            Some(Err(_)) | None => return Err(ApiError::bad_request(
                 "missing_model",
                 "missing \"model\": send \"provider,model\", e.g. \"anthropic,claude-sonnet-4-5\"",
             )),
@@ -171,8 +178,7 @@ async fn exchange(
             ),
         ));
     }
-    obj.insert("model".into(), Value::String(route.model.clone()));
-    let body = Bytes::from(serde_json::to_vec(&json).expect("a Value serializes"));
+    let body = Bytes::from(top.with_string("model", &route.model));
     let uri = upstream_uri(&provider.api_base_url, ep.suffix(), parts.uri.query())?;
     let mut up = http::Request::new(body);
     *up.method_mut() = Method::POST;
