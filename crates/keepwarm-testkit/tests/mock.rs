@@ -437,7 +437,6 @@ async fn event_and_header_delays_use_tokio_time() {
         .event_delay(event_delay)
         .start()
         .await;
-    let real = std::time::Instant::now();
     let t0 = tokio::time::Instant::now();
     let mut s = TcpStream::connect(mock.upstream().addr()).await.unwrap();
     let mut buf = Vec::new();
@@ -473,7 +472,6 @@ async fn event_and_header_delays_use_tokio_time() {
         virt >= header_delay && virt < header_delay + Duration::from_secs(1),
         "{virt:?}"
     );
-    assert!(real.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]
