@@ -303,25 +303,25 @@ pub fn to_json(args: &BenchArgs, modes: &[ModeResult]) -> Value {
 /// Runs `keepwarm bench`: the table (or JSON) on stdout; exit 1 with the
 /// error when a request fails at the transport level.
 pub async fn run(args: BenchArgs) -> ExitCode {
-    let progress = report::progress((args.requests * 2) as u64, args.json);
-    let result = measure(&args, &progress).await;
-    progress.finish_and_clear();
-    let modes = match result {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if args.json {
-        println!("{}", to_json(&args, &modes));
-    } else {
-        println!("{}", report::table(&modes, 0, 1, true));
-        println!("{}", how_measured(&args));
-        let errors: u64 = modes.iter().map(|m| m.errors).sum();
-        if errors > 0 {
-            println!("note: {errors} responses were not 2xx (counted as errors, still timed)");
-        }
-    }
-    ExitCode::SUCCESS
+    let total = (args.requests * 2) as u64;
+    report::run(
+        total,
+        args.json,
+        async |bar| measure(&args, bar).await,
+        |modes| {
+            if args.json {
+                println!("{}", to_json(&args, modes));
+            } else {
+                println!("{}", report::table(modes, 0, 1, true));
+                println!("{}", how_measured(&args));
+                let errors: u64 = modes.iter().map(|m| m.errors).sum();
+                if errors > 0 {
+                    println!(
+                        "note: {errors} responses were not 2xx (counted as errors, still timed)"
+                    );
+                }
+            }
+        },
+    )
+    .await
 }

@@ -342,21 +342,18 @@ pub fn to_json(args: &DemoArgs, modes: &[ModeResult]) -> Value {
 /// reason when any request fails.
 pub async fn run(args: DemoArgs) -> ExitCode {
     let total = (args.requests * Mode::ALL.len()) as u64;
-    let progress = report::progress(total, args.json);
-    let result = measure(&args, &progress).await;
-    progress.finish_and_clear();
-    let modes = match result {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if args.json {
-        println!("{}", to_json(&args, &modes));
-    } else {
-        println!("{}", report::table(&modes, 0, 1, false));
-        println!("{}", how_measured(&args));
-    }
-    ExitCode::SUCCESS
+    report::run(
+        total,
+        args.json,
+        async |bar| measure(&args, bar).await,
+        |modes| {
+            if args.json {
+                println!("{}", to_json(&args, modes));
+            } else {
+                println!("{}", report::table(modes, 0, 1, false));
+                println!("{}", how_measured(&args));
+            }
+        },
+    )
+    .await
 }

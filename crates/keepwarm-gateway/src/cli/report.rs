@@ -337,6 +337,33 @@ pub fn progress(total: u64, hidden: bool) -> ProgressBar {
     pb
 }
 
+/// The shared shape of `demo` and `bench`: a progress bar (hidden for
+/// `--json`), the measurement, then `print` on success or the error on
+/// stderr with exit code 1.
+pub async fn run<F>(
+    total: u64,
+    json: bool,
+    measure: F,
+    print: impl FnOnce(&[ModeResult]),
+) -> std::process::ExitCode
+where
+    F: AsyncFnOnce(&indicatif::ProgressBar) -> Result<Vec<ModeResult>, String>,
+{
+    let bar = progress(total, json);
+    let result = measure(&bar).await;
+    bar.finish_and_clear();
+    match result {
+        Ok(modes) => {
+            print(&modes);
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
