@@ -49,10 +49,12 @@ cleanup() {
   for p in "${PIDS[@]:-}"; do
     [ -n "$p" ] && kill "$p" 2>/dev/null || true
   done
-  for f in "$W"/origin/nginx.pid "$W"/proxy/nginx.pid "$W"/haproxy.pid; do
+  # nginx: QUIT is its graceful stop. HAProxy: TERM (QUIT only dumps its pools).
+  for f in "$W"/origin/nginx.pid "$W"/proxy/nginx.pid; do
     [ -s "$f" ] && kill -QUIT "$(cat "$f")" 2>/dev/null || true
   done
-  sleep 0.2
+  [ -s "$W/haproxy.pid" ] && kill -TERM "$(cat "$W/haproxy.pid")" 2>/dev/null || true
+  sleep 0.5
   rm -rf "$W"
 }
 trap cleanup EXIT
