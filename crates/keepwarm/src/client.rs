@@ -119,6 +119,16 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// An HTTP/1.1 request with these parts.
+fn build(method: Method, uri: Uri, headers: http::HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
+    let mut r = Request::new(Full::new(body));
+    *r.method_mut() = method;
+    *r.uri_mut() = uri;
+    *r.version_mut() = http::Version::HTTP_11;
+    *r.headers_mut() = headers;
+    r
+}
+
 fn is_idempotent(parts: &Parts) -> bool {
     matches!(
         parts.method,
@@ -214,19 +224,21 @@ impl Client {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let idempotent = is_idempotent(&parts);
+        // Only an idempotent request may be replayed after it was written, so
+        // only it keeps a copy; any other is retried only when hyper hands it
+        // back unsent.
+        let replay = idempotent.then(|| {
+            (
+                parts.method.clone(),
+                parts.uri.clone(),
+                parts.headers.clone(),
+            )
+        });
         let mut retries = 0u32;
-        let mut pending: Option<Request<Full<Bytes>>> = None;
+        let mut req = build(parts.method, parts.uri, parts.headers, body.clone());
         loop {
             let mut lease = self.checkout(&key).await?;
             let reused = lease.info().reused;
-            let req = pending.take().unwrap_or_else(|| {
-                let mut r = Request::new(Full::new(body.clone()));
-                *r.method_mut() = parts.method.clone();
-                *r.uri_mut() = parts.uri.clone();
-                *r.version_mut() = http::Version::HTTP_11;
-                *r.headers_mut() = parts.headers.clone();
-                r
-            });
             let header_timeout = self
                 .inner
                 .opts
@@ -255,11 +267,17 @@ impl Client {
             } else {
                 CloseReason::Error
             });
-            let safe = unsent.is_some() || (idempotent && early);
-            if reused && safe && retries < self.inner.opts.max_retries {
+            let next = match (unsent, &replay) {
+                (Some(r), _) => Some(r),
+                (None, Some((m, u, h))) if early => {
+                    Some(build(m.clone(), u.clone(), h.clone(), body.clone()))
+                }
+                (None, _) => None,
+            };
+            if let Some(next) = next.filter(|_| reused && retries < self.inner.opts.max_retries) {
                 retries += 1;
                 self.inner.pool.record_retry(&key);
-                pending = unsent;
+                req = next;
                 continue;
             }
             return Err(Error::new(
