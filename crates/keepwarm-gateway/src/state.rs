@@ -2,7 +2,6 @@
 //! `keepwarm::Client`) per provider, all sharing one TLS configuration so
 //! sessions resume across them.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -26,7 +25,8 @@ pub struct ProviderPool {
 
 struct Inner {
     config: Config,
-    pools: HashMap<String, ProviderPool>,
+    /// One per provider, in config order (a handful: a scan beats hashing).
+    pools: Vec<ProviderPool>,
     started: Instant,
     metrics: Metrics,
     closing: watch::Sender<bool>,
@@ -73,7 +73,7 @@ impl AppStateBuilder {
     /// Builds one pool per provider from the merged settings.
     pub fn build(self) -> Result<AppState, keepwarm::Error> {
         let tls = keepwarm::tls_config(&self.roots, self.built_in_roots)?;
-        let mut pools = HashMap::new();
+        let mut pools = Vec::with_capacity(self.config.providers.len());
         for p in &self.config.providers {
             let settings = self.config.pool.for_provider(&p.name).clone();
             let client = Client::builder()
@@ -85,14 +85,11 @@ impl AppStateBuilder {
                 .response_header_timeout(Some(self.config.api_timeout))
                 .tls_config(tls.clone())
                 .build()?;
-            pools.insert(
-                p.name.to_ascii_lowercase(),
-                ProviderPool {
-                    name: p.name.clone(),
-                    client,
-                    settings,
-                },
-            );
+            pools.push(ProviderPool {
+                name: p.name.clone(),
+                client,
+                settings,
+            });
         }
         let (metrics, collector) = Metrics::new();
         let inner = Arc::new(Inner {
@@ -129,17 +126,15 @@ impl AppState {
 
     /// The pool of provider `name` (case-insensitive).
     pub fn pool(&self, name: &str) -> Option<&ProviderPool> {
-        self.inner.pools.get(&name.to_ascii_lowercase())
+        self.inner
+            .pools
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// Every provider's pool, in config order.
-    pub fn pools(&self) -> Vec<&ProviderPool> {
-        self.inner
-            .config
-            .providers
-            .iter()
-            .filter_map(|p| self.pool(&p.name))
-            .collect()
+    pub fn pools(&self) -> &[ProviderPool] {
+        &self.inner.pools
     }
 
     /// When the state was built.
@@ -165,7 +160,7 @@ impl AppState {
 
     /// Closes every idle connection now; active ones close when released.
     pub fn close_pools(&self) {
-        for p in self.inner.pools.values() {
+        for p in &self.inner.pools {
             p.client.destroy_where(|_| true);
         }
     }

@@ -117,7 +117,7 @@ async fn providers(State(st): State<AppState>) -> Json<Value> {
                 "api": p.api.as_str(),
                 "models": p.models,
                 "poolEnabled": s.enabled && s.keep_alive,
-                "status": v.details()["status"].clone(),
+                "status": v.status(),
             })
         })
         .collect();

@@ -56,7 +56,8 @@ impl ProviderView {
         })
     }
 
-    fn status(&self) -> &'static str {
+    /// `active`, `idle`, `cold` (used, nothing open) or `unused`.
+    pub fn status(&self) -> &'static str {
         if self.pool.active > 0 || self.pool.connecting > 0 {
             "active"
         } else if self.pool.idle > 0 {
