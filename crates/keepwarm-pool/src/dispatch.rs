@@ -282,6 +282,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         }
         let close = match outcome {
             Outcome::Close(r) => Some(r),
+            Outcome::Reusable if e.doomed.is_some() => e.doomed,
             Outcome::Reusable if !ks.opts.keep_alive => Some(CloseReason::KeepAliveOff),
             Outcome::Reusable if !e.is_open() || (!e.shared() && !conn.is_open()) => {
                 Some(CloseReason::ServerClosed)
@@ -299,9 +300,8 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         match close {
             Some(r) if e.shared() && e.in_flight > 0 => {
                 // Other streams still run on it: stop handing it out, close
-                // it when the last one ends.
-                e.dead = true;
-                let _ = r;
+                // it for this reason when the last one ends.
+                e.doomed = e.doomed.or(Some(r));
                 ks.shared_avail.retain(|x| *x != id);
             }
             Some(r) => g.remove_entry(ks, id, r, fx),

@@ -61,6 +61,8 @@ pub(crate) struct Entry<C> {
     pub(crate) lru_key: Option<(Instant, u64)>,
     /// The peer closed it while a request was using it.
     pub(crate) dead: bool,
+    /// A shared connection to close, for this reason, when its last request ends.
+    pub(crate) doomed: Option<CloseReason>,
 }
 
 impl<C: Poolable> Entry<C> {
@@ -78,7 +80,7 @@ impl<C: Poolable> Entry<C> {
     }
 
     pub(crate) fn is_open(&self) -> bool {
-        !self.dead && self.conn.as_ref().is_none_or(Poolable::is_open)
+        !self.dead && self.doomed.is_none() && self.conn.as_ref().is_none_or(Poolable::is_open)
     }
 }
 
@@ -312,6 +314,7 @@ impl<K: PoolKey> Globals<K> {
                 idle_key: None,
                 lru_key: None,
                 dead: false,
+                doomed: None,
             },
         );
     }

@@ -550,3 +550,23 @@ async fn random_cancellation_leaks_nothing() {
     // Still serves.
     get(&p, &K).await.release();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shared_connection_closes_for_the_reason_it_was_doomed_with() {
+    let p = pool(PoolOptions::default());
+    let Acquired::Connect(permit) = p.acquire(&K).await.unwrap() else {
+        panic!()
+    };
+    let (mut conn, _open) = Fake::new();
+    conn.capacity = 2;
+    let first = permit.complete(conn);
+    let second = get(&p, &K).await;
+    first.close(CloseReason::Error);
+    // Doomed: not handed out again while the second stream runs.
+    assert!(matches!(p.acquire(&K).await.unwrap(), Acquired::Connect(_)));
+    second.release();
+    let s = snap(&p);
+    assert_eq!(s.counters.closed.get(CloseReason::Error), 1);
+    assert_eq!(s.counters.closed.get(CloseReason::ServerClosed), 0);
+    assert_eq!((s.active, s.idle), (0, 0));
+}
