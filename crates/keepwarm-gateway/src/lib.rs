@@ -18,6 +18,7 @@ pub mod error;
 pub mod headers;
 pub mod management;
 pub mod proxy;
+pub mod resilience;
 pub mod routing;
 pub mod server;
 pub mod state;
