@@ -7,6 +7,11 @@
 #                                     # results section of docs/BENCHMARKS.md and docs/bench/*.png
 #   bash bench/run.sh --smoke         # tiny counts, 1 rep, debug build; writes bench/results/smoke.json
 #   bash bench/run.sh --reps 3 --only "p1 p4"    # a subset (results to bench/results/partial.json)
+#   cases for --only: p1 p2 p3 p4 p5 p6 p7 p8 p9 allocs
+#
+# A full run regenerates docs/BENCHMARKS.md only on a clean tree: the file
+# names the commit (`git describe --always --dirty`); a dirty tree's results
+# go to bench/results/dirty.json.
 #
 # Installs nginx, haproxy, wrk, valgrind and fonts-dejavu-core with apt-get
 # when missing. All traffic goes to 127.0.0.1; every case is bounded by
@@ -27,7 +32,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS="$2"; shift ;;
     --only) ONLY="$2"; shift ;;
     --profile) PROFILE="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -68,7 +73,7 @@ command -v valgrind >/dev/null || need+=(valgrind)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} with apt-get"
-  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$W/apt.log" 2>&1; then
+  if ! bash "$ROOT/.ci/apt-install" "${need[@]}" >"$W/apt.log" 2>&1; then
     loud "apt-get install ${need[*]} FAILED (see below); cases needing them will be SKIPPED"
     tail -5 "$W/apt.log" >&2 || true
   fi
@@ -90,12 +95,22 @@ cargo build -q --profile "$PROFILE" -p keepwarm-bench -p keepwarm-gateway
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 # Run copies, so a concurrent `cargo build` in this tree cannot swap the
 # binaries mid-run (and perf can still read the gateway's symbols).
-cp "$ROOT/target/$DIR/keepwarm-bench" "$ROOT/target/$DIR/keepwarm" "$W/"
+cp "$ROOT/target/$DIR/keepwarm-bench" "$ROOT/target/$DIR/keepwarm-allocs" "$ROOT/target/$DIR/keepwarm" "$W/"
 B="$W/keepwarm-bench"
+ALLOCS="$W/keepwarm-allocs"
 GW="$W/keepwarm"
 
 # --- machine -------------------------------------------------------------
 LOAD_BEFORE="$(uptime)"
+# The commit measured. A full run on a tree with uncommitted changes to
+# tracked files measures code no commit names: its results do not go into
+# docs/BENCHMARKS.md (they go to bench/results/dirty.json instead).
+GIT_DESCRIBE="$(git describe --always --dirty 2>/dev/null || echo unknown)"
+DIRTY=false
+case "$GIT_DESCRIBE" in *-dirty|unknown) DIRTY=true ;; esac
+if [ "$MODE" = full ] && [ "$DIRTY" = true ]; then
+  loud "the tree is DIRTY ($GIT_DESCRIBE): docs/BENCHMARKS.md will NOT be regenerated; commit first for a run that counts"
+fi
 ver() { "$@" 2>&1 | head -1 || true; }
 python3 - "$W/machine.json" <<EOF || echo '{}' >"$W/machine.json"
 import json, sys
@@ -103,7 +118,9 @@ cpu = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.start
 json.dump({
   "mode": "$MODE", "reps": $REPS, "build profile": "$PROFILE",
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
-  "git": "$(git rev-parse --short HEAD 2>/dev/null || echo '?') (+ uncommitted changes: $(git status --porcelain 2>/dev/null | wc -l) files)",
+  "git": "$GIT_DESCRIBE",
+  "dirty": $([ "$DIRTY" = true ] && echo True || echo False),
+  "uncommitted files (git status --porcelain)": "$(git status --porcelain 2>/dev/null | wc -l)",
   "nproc": "$(nproc)", "cpu": cpu, "kernel": "$(uname -sr)",
   "rustc": "$(ver rustc -V)",
   "nginx": "$(ver nginx -v)", "haproxy": "$(ver haproxy -v)", "wrk": "$(ver wrk -v)",
@@ -158,9 +175,11 @@ if have nginx; then
   }
   server { listen 127.0.0.1:$S; location = /stub_status { stub_status; } }
 }"
-  # nginx as P6's reverse proxy: upstream keepalive with a 32-connection idle cache.
+  # nginx as P6's reverse proxy: upstream keepalive with a 64-connection idle
+  # cache (= wrk's concurrency, so it never churns connections for want of
+  # cache room: the comparison is about design, not a setting).
   start_nginx proxy "$(nginx_common auto proxy)
-  upstream up { server 127.0.0.1:$A; keepalive 32; }
+  upstream up { server 127.0.0.1:$A; keepalive 64; }
   server {
     listen 127.0.0.1:$NP backlog=4096;
     keepalive_timeout 75s;
@@ -230,12 +249,14 @@ if [ "$MODE" = smoke ]; then
   P4="--warmup-ms 200 --duration-ms 1000"; P5="--n1 5 --n2 25"
   P6="--warmup-s 0 --duration-s 1"; P7="--n 50"
   P8="--conns 300"; P9="--conns 50 --window-ms 1000"
+  AL="--warmup 20 --n 100"
 else
   P1="--n 50"; P2="--trials 5 --steady 10"
   P3A="--requests 100000"; P3B="--requests 100000 --pauses 4 --pause-ms 1500"
   P4="--warmup-ms 1000 --duration-ms 5000"; P5="--n1 200 --n2 2200"
   P6="--warmup-s 1 --duration-s 8"; P7="--n 2000"
   P8="--conns 10000"; P9="--conns 1000 --window-ms 10000"
+  AL="--warmup 200 --n 2000"
 fi
 
 RAW="$W/raw.jsonl"
@@ -243,8 +264,12 @@ RAW="$W/raw.jsonl"
 FAILED=()
 case_run() { # label timeout_s args...
   local label="$1" t="$2"; shift 2
+  bin_run "$label" "$t" "$B" "$@"
+}
+bin_run() { # label timeout_s binary args...
+  local label="$1" t="$2"; shift 2
   say "$label"
-  if ! timeout "$t" "$B" "$@" >>"$RAW" 2>"$W/err"; then
+  if ! timeout "$t" "$@" >>"$RAW" 2>"$W/err"; then
     loud "$label FAILED: $(tail -3 "$W/err")"
     FAILED+=("$label")
   fi
@@ -265,6 +290,9 @@ for rep in $(seq "$REPS"); do
     # For reference: keepwarm capped at 16 connections (P3's and P6's maxSockets).
     want p4 && case_run "P4 keepwarm maxSockets 16 rep $rep" 120 p4 --client keepwarm --max-sockets 16 \
       --label keepwarm-16 --url "$GEN_URL" --stub "$STUB" $P4
+    # Heap allocations per proxied (non-streaming) POST in the gateway.
+    want allocs && bin_run "allocations per proxied request rep $rep" 120 "$ALLOCS" \
+      --upstream "http://127.0.0.1:$A/v1/messages" $AL
     if have valgrind; then
       want p5 && case_run "P5 rep $rep" 600 p5 --url "$GEN_URL" --dir "$W/callgrind" $P5
     fi
@@ -356,6 +384,8 @@ if [ "$MODE" = smoke ]; then
   OUT=bench/results/smoke.json
 elif [ -n "$ONLY" ] || [ "$REPS" != 5 ]; then
   OUT=bench/results/partial.json
+elif [ "$DIRTY" = true ]; then
+  OUT=bench/results/dirty.json
 else
   OUT=bench/results/latest.json
 fi

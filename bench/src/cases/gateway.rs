@@ -12,7 +12,9 @@ use keepwarm_testkit::Upstream;
 use serde_json::json;
 use tokio::process::{Child, Command};
 
-use crate::util::{emit, free_port, median, quantile, us, BoxResult, PeakSampler, Stub, CHAT_BODY};
+use crate::util::{
+    emit, free_port, median, open_to, quantile, us, BoxResult, PeakSampler, Stub, CHAT_BODY,
+};
 
 /// Writes a gateway `config.json` in `dir` for one provider `up` at
 /// `upstream` (a full URL), returning its path and the gateway's port.
@@ -322,9 +324,13 @@ pub(crate) async fn p6(
         // Let what the warm-up's stop set off (abandoned requests, see
         // below) settle before counting.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        // Counted over the measured run only: wrk's end drops its
-        // connections mid-request, which closes the proxies' upstream
-        // connections carrying those requests (they cannot be reused).
+        // Connections are counted over the whole measured run, its start and
+        // its end included. wrk's stop drops its connections mid-request,
+        // which closes the upstream connections carrying those requests
+        // (they cannot be reused); what the stop closes is reported on its
+        // own (`upstream_closed_at_stop`), from the proxy's sockets to the
+        // upstream just before the stop and after it settled.
+        let open_at_start = open_to(&t.pids, upstream_port);
         let before = Stub::fetch(stub)?;
         let admin_before = match &t.admin {
             Some(a) => gateway_counters(a).await,
@@ -336,29 +342,42 @@ pub(crate) async fn p6(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        // The counts are read 300 ms before wrk stops: its stop drops its
-        // connections mid-request, and what the proxies do about that (the
-        // gateway closes the upstream connections of abandoned requests)
-        // is not steady-state traffic.
+        // Steady-state readings 300 ms before wrk stops.
         tokio::time::sleep(duration.saturating_sub(Duration::from_millis(300))).await;
-        let truth = Stub::fetch(stub)?.delta(&before);
-        let own = match (&t.admin, admin_before) {
-            (Some(a), Some(b)) => gateway_counters(a).await.map(|x| counters_delta(&b, &x)),
+        let steady = Stub::fetch(stub)?.delta(&before);
+        let own_steady = match (&t.admin, &admin_before) {
+            (Some(a), Some(b)) => gateway_counters(a)
+                .await
+                .map(|x| (counters_delta(b, &x), x)),
             _ => None,
         };
+        let open_before_stop = open_to(&t.pids, upstream_port);
         let cpu = cpu_ticks(&t.pids).saturating_sub(cpu0);
         let out = child.wait_with_output().await?;
         let peak = sampler.finish();
         if !out.status.success() {
             return Err(format!("wrk {}: {}", t.url, String::from_utf8_lossy(&out.stderr)).into());
         }
-        let w = parse_wrk(&String::from_utf8_lossy(&out.stdout));
-        // Upstream requests were counted up to 300 ms before the end.
-        let reqs_per_conn = if truth.accepts == 0 {
-            truth.requests as f64
-        } else {
-            truth.requests as f64 / truth.accepts as f64
+        // Let the stop's consequences land, then read the whole run.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let open_after_stop = open_to(&t.pids, upstream_port);
+        let mut whole = Stub::fetch(stub)?.delta(&before);
+        // Less the steady reading's own connection and request.
+        whole.accepts = whole.accepts.saturating_sub(1);
+        whole.requests = whole.requests.saturating_sub(1);
+        let own_stop = match (&t.admin, &own_steady) {
+            (Some(a), Some((_, at_steady))) => gateway_counters(a)
+                .await
+                .map(|x| counters_delta(at_steady, &x)),
+            _ => None,
         };
+        let w = parse_wrk(&String::from_utf8_lossy(&out.stdout));
+        let reqs_per_conn = if whole.accepts == 0 {
+            whole.requests as f64
+        } else {
+            whole.requests as f64 / whole.accepts as f64
+        };
+        let has_pids = !t.pids.is_empty();
         emit(&json!({
             "case": "p6",
             "variant": t.name,
@@ -369,18 +388,28 @@ pub(crate) async fn p6(
             "requests": w["requests"],
             "errors": w["non2xx"].as_u64().unwrap_or(0) + w["socket_errors"].as_u64().unwrap_or(0),
             "latency": w["latency"],
-            "upstream_connections": truth.accepts,
-            "upstream_peak_open": if t.pids.is_empty() { None } else { Some(peak) },
-            "upstream_requests": truth.requests,
+            "upstream_connections": whole.accepts,
+            // Distinct upstream connections the run used: the ones open at
+            // its start plus the ones it opened (a pool that never churns
+            // stays within maxSockets).
+            "upstream_connections_used": has_pids.then_some(open_at_start + whole.accepts),
+            "upstream_open_at_start": has_pids.then_some(open_at_start),
+            "upstream_connections_steady": steady.accepts,
+            "upstream_closed_at_stop": has_pids.then(|| open_before_stop.saturating_sub(open_after_stop)),
+            "upstream_open_before_stop": has_pids.then_some(open_before_stop),
+            "upstream_open_after_stop": has_pids.then_some(open_after_stop),
+            "upstream_peak_open": has_pids.then_some(peak),
+            "upstream_requests": whole.requests,
             "upstream_requests_per_connection": reqs_per_conn,
-            "proxy_cpu_us_per_request": if t.pids.is_empty() || w["requests"].as_u64().unwrap_or(0) == 0 {
+            "proxy_cpu_us_per_request": if !has_pids || w["requests"].as_u64().unwrap_or(0) == 0 {
                 None
             } else {
                 // CPU was read 300 ms before the end: per request at wrk's rate.
                 Some(cpu as f64 * 10_000.0 / (w["rps"].as_f64().unwrap_or(1.0) * (duration.as_secs_f64() - 0.3)))
             },
             "proxy_cpu_cores": cpu as f64 / 100.0 / (duration.as_secs_f64() - 0.3),
-            "gateway_counts": own,
+            "gateway_counts_steady": own_steady.map(|(d, _)| d),
+            "gateway_counts_at_stop": own_stop,
         }));
     }
     Ok(())

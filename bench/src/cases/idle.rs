@@ -50,6 +50,10 @@ pub(crate) async fn serve_upstream(tls: bool, max: Duration) -> BoxResult<()> {
 /// A running child upstream.
 pub(crate) struct ChildUpstream {
     _child: Child,
+    /// Its standard input (commands: `stats`).
+    stdin: tokio::process::ChildStdin,
+    /// Its standard output, after the `ready` line.
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     /// Its URL (`http://127.0.0.1:PORT/` or `https://localhost:PORT/`).
     pub(crate) url: String,
     /// Its certificate, to trust.
@@ -83,11 +87,31 @@ pub(crate) async fn child_upstream(tls: bool) -> BoxResult<ChildUpstream> {
     } else {
         format!("http://127.0.0.1:{port}/idle")
     };
+    let stdin = child.stdin.take().ok_or("no stdin")?;
     Ok(ChildUpstream {
         _child: child,
+        stdin,
+        lines,
         url,
         ca,
     })
+}
+
+impl ChildUpstream {
+    /// The server's count of connections open now (its `stats` command).
+    pub(crate) async fn open(&mut self) -> BoxResult<u64> {
+        use tokio::io::AsyncWriteExt as _;
+        self.stdin.write_all(b"stats\n").await?;
+        self.stdin.flush().await?;
+        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())
+            .await
+            .map_err(|_| "the child upstream did not answer `stats` within 10 s")??
+            .ok_or("the child upstream exited")?;
+        let v: serde_json::Value = serde_json::from_str(&line)?;
+        v["open"]
+            .as_u64()
+            .ok_or_else(|| format!("the child upstream's stats lack `open`: {line}").into())
+    }
 }
 
 /// A client that keeps up to `n` idle connections for 10 minutes.
@@ -155,7 +179,7 @@ pub(crate) fn p8(tls: bool, n: usize, exit_idle: bool) -> BoxResult<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let up = child_upstream(tls).await?;
+        let mut up = child_upstream(tls).await?;
         let c = idle_client(&up, n)?;
         // Allocate and touch the slots before the baseline.
         let mut held: Vec<Option<keepwarm::ResponseBody>> = (0..n).map(|_| None).collect();
@@ -165,6 +189,7 @@ pub(crate) fn p8(tls: bool, n: usize, exit_idle: bool) -> BoxResult<()> {
         let mut failed = open_idle(&c, &up.url, &mut held[..64.min(n)], 64).await;
         let warm = idle_count(&c);
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let server_open_before = up.open().await?;
         let before = rss_kib();
         let t = Instant::now();
         // `n` at once: `warm` of them reuse the idle ones, the rest open.
@@ -173,8 +198,12 @@ pub(crate) fn p8(tls: bool, n: usize, exit_idle: bool) -> BoxResult<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let idle = idle_count(&c);
         let after = rss_kib();
+        // The server's count of open connections is the truth: what this
+        // process grew by is divided by the connections the server holds
+        // open for it (not by our own idle gauge).
+        let server_open = up.open().await?;
         let grown = after.saturating_sub(before);
-        let new = idle.saturating_sub(warm);
+        let new = server_open.saturating_sub(server_open_before);
         let per_conn = if new > 0 {
             grown as f64 / new as f64
         } else {
@@ -187,6 +216,9 @@ pub(crate) fn p8(tls: bool, n: usize, exit_idle: bool) -> BoxResult<()> {
             "connections_wanted": n,
             "connections_created": created,
             "idle_held": idle,
+            "idle_held_before": warm,
+            "server_open_before": server_open_before,
+            "server_open": server_open,
             "failed": failed,
             "open_seconds": opened_in.as_secs_f64(),
             "rss_before_kib": before,

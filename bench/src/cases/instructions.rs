@@ -13,7 +13,7 @@ use std::process::Command;
 
 use serde_json::json;
 
-use crate::cases::load::{driver, Driver};
+use crate::cases::load::{driver, Driver, Target};
 use crate::util::{emit, BoxResult};
 
 /// The program callgrind runs.
@@ -22,15 +22,21 @@ pub(crate) fn client(which: &str, url: &str, n: u64) -> BoxResult<()> {
         .enable_all()
         .build()?;
     let d = driver(which, 1)?;
-    rt.block_on(d.get(url))?;
-    p5_measured_loop(&rt, &d, url, n)
+    let url = Target::new(url)?;
+    rt.block_on(d.get(&url))?;
+    p5_measured_loop(&rt, &d, &url, n)
 }
 
 /// The measured part: callgrind collects only inside this function
 /// (`--toggle-collect=*p5_measured_loop*`), the warm-up request and the
 /// start-up stay out of the profile.
 #[inline(never)]
-fn p5_measured_loop(rt: &tokio::runtime::Runtime, d: &Driver, url: &str, n: u64) -> BoxResult<()> {
+fn p5_measured_loop(
+    rt: &tokio::runtime::Runtime,
+    d: &Driver,
+    url: &Target,
+    n: u64,
+) -> BoxResult<()> {
     rt.block_on(async {
         for _ in 0..n {
             d.get(url).await?;

@@ -132,6 +132,7 @@ pub(crate) async fn p2(trials: usize, steady: usize, rtt_ms: u64) -> BoxResult<(
     let url = format!("https://localhost:{}/p2", shim.addr().port());
     let (mut warm_first, mut cold_first, mut steady_ms) = (Vec::new(), Vec::new(), Vec::new());
     let mut prewarmed = 0u64;
+    let mut first_not_reused = 0u64;
     for _ in 0..trials {
         let cold = client(&up, true)?;
         cold_first.push(ms(timed_get(&cold, &url).await?));
@@ -141,16 +142,38 @@ pub(crate) async fn p2(trials: usize, steady: usize, rtt_ms: u64) -> BoxResult<(
             .tls_built_in_roots(false)
             .add_root_certificate(up.ca_der())
             .build()?;
+        // Ready when the server has completed two more TLS handshakes (its
+        // count, not our gauge): in TLS 1.3 the server finishes after the
+        // client's Finished, so both connections are usable by then.
+        let handshakes = |s: &keepwarm_testkit::UpstreamStats| s.tls_full + s.tls_resumed;
+        let before = handshakes(&up.stats());
         warm.warm(&url, None)?;
         let ready = wait_for(
-            || warm.stats().iter().map(|s| s.pool.idle).sum::<usize>() >= 2,
+            || handshakes(&up.stats()) >= before + 2,
             Duration::from_secs(5),
         )
         .await;
         if !ready {
-            return Err("p2: the pool did not pre-warm 2 connections within 5 s".into());
+            return Err("p2: the server did not complete 2 pre-warm handshakes within 5 s".into());
         }
-        warm_first.push(ms(timed_get(&warm, &url).await?));
+        // Let the client park the connections it just finished (the server
+        // may finish a moment before the pool files them as idle).
+        wait_for(
+            || warm.stats().iter().map(|s| s.pool.idle).sum::<usize>() >= 2,
+            Duration::from_secs(1),
+        )
+        .await;
+        let t = Instant::now();
+        let resp = warm.get(&url).await?;
+        // The first request must have gone out on a pre-warmed connection
+        // (one that sat idle, not one opened for it).
+        let reused = resp
+            .extensions()
+            .get::<keepwarm::ConnectionInfo>()
+            .is_some_and(|i| !i.idle_for.is_zero());
+        resp.into_body().bytes().await?;
+        warm_first.push(ms(t.elapsed()));
+        first_not_reused += u64::from(!reused);
         for _ in 0..steady {
             steady_ms.push(ms(timed_get(&warm, &url).await?));
         }
@@ -171,6 +194,7 @@ pub(crate) async fn p2(trials: usize, steady: usize, rtt_ms: u64) -> BoxResult<(
         "warm_first_over_steady": wf / st,
         "cold_first_over_steady": cf / st,
         "prewarmed_connections": prewarmed,
+        "first_requests_not_on_a_prewarmed_connection": first_not_reused,
     }));
     Ok(())
 }

@@ -31,10 +31,10 @@ impl Driver {
     }
 
     /// One request; `Err` on a transport error or a non-2xx status.
-    pub(crate) async fn get(&self, url: &str) -> Result<(), String> {
+    pub(crate) async fn get(&self, url: &Target) -> Result<(), String> {
         match self {
             Driver::Keepwarm(c) => {
-                let r = c.get(url).await.map_err(|e| e.to_string())?;
+                let r = c.get(&url.text).await.map_err(|e| e.to_string())?;
                 let ok = r.status().is_success();
                 r.into_body().bytes().await.map_err(|e| e.to_string())?;
                 if ok {
@@ -44,7 +44,13 @@ impl Driver {
                 }
             }
             Driver::Reqwest(c) => {
-                let r = c.get(url).send().await.map_err(|e| e.to_string())?;
+                // A pre-parsed `Url`, as a careful user would keep it (its
+                // clone is one copy of the string; no parse per request).
+                let r = c
+                    .get(url.parsed.clone())
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let ok = r.status().is_success();
                 r.bytes().await.map_err(|e| e.to_string())?;
                 if ok {
@@ -54,6 +60,25 @@ impl Driver {
                 }
             }
         }
+    }
+}
+
+/// A request target, as text (keepwarm's `get` takes `&str`) and parsed
+/// once up front for reqwest (whose `get` takes an `IntoUrl`: a `Url` is
+/// used as is, a string is parsed on every request).
+#[derive(Clone)]
+pub(crate) struct Target {
+    text: String,
+    parsed: reqwest::Url,
+}
+
+impl Target {
+    /// Parses `url` once.
+    pub(crate) fn new(url: &str) -> BoxResult<Target> {
+        Ok(Target {
+            text: url.to_string(),
+            parsed: reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?,
+        })
     }
 }
 
@@ -74,7 +99,12 @@ pub(crate) fn driver(which: &str, max_sockets: usize) -> BoxResult<Driver> {
 
 /// Sends requests `[0, total)` from `concurrency` tasks; returns errors and
 /// the first error message.
-async fn run_count(d: &Driver, url: &str, total: u64, concurrency: usize) -> (u64, Option<String>) {
+async fn run_count(
+    d: &Driver,
+    url: &Target,
+    total: u64,
+    concurrency: usize,
+) -> (u64, Option<String>) {
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let first = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -82,7 +112,7 @@ async fn run_count(d: &Driver, url: &str, total: u64, concurrency: usize) -> (u6
     for _ in 0..concurrency {
         let (d, url, next, errors, first) = (
             d.clone(),
-            url.to_string(),
+            url.clone(),
             next.clone(),
             errors.clone(),
             first.clone(),
@@ -148,6 +178,7 @@ pub(crate) async fn p3(cfg: P3) -> BoxResult<()> {
     let Driver::Keepwarm(client) = &d else {
         unreachable!("driver(\"keepwarm\") builds keepwarm")
     };
+    let target = Target::new(&cfg.url)?;
     let segs = cfg.pauses + 1;
     let segments: Vec<u64> = (0..segs)
         .map(|i| cfg.requests * (i + 1) / segs - cfg.requests * i / segs)
@@ -160,7 +191,7 @@ pub(crate) async fn p3(cfg: P3) -> BoxResult<()> {
         if i > 0 {
             tokio::time::sleep(cfg.pause).await;
         }
-        let (e, m) = run_count(&d, &cfg.url, n, cfg.concurrency).await;
+        let (e, m) = run_count(&d, &target, n, cfg.concurrency).await;
         errors += e;
         first_error = first_error.or(m);
     }
@@ -223,6 +254,7 @@ pub(crate) async fn p4(
     duration: Duration,
 ) -> BoxResult<()> {
     let d = driver(which, max_sockets)?;
+    let target = Target::new(url)?;
     let before = Stub::fetch(stub)?;
     let deadline_warm = Instant::now() + warmup;
     let done = Arc::new(AtomicU64::new(0));
@@ -230,7 +262,7 @@ pub(crate) async fn p4(
     let end = deadline_warm + duration;
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (d, url, done, errors) = (d.clone(), url.to_string(), done.clone(), errors.clone());
+        let (d, url, done, errors) = (d.clone(), target.clone(), done.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             // Bounded by time (and, as a backstop, by count).
             for _ in 0..50_000_000u64 {
