@@ -49,6 +49,7 @@
 //! # });
 //! ```
 
+mod connections;
 mod counters;
 mod dispatch;
 mod lease;
@@ -61,6 +62,7 @@ mod traits;
 #[cfg(test)]
 mod tests;
 
+pub use connections::ConnectionSnapshot;
 pub use counters::{
     reuse_rate, CloseReason, ClosedCounts, Counters, Histogram, KeySnapshot, LIFETIME_BUCKETS,
     WAIT_BUCKETS,

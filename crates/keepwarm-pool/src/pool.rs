@@ -91,7 +91,7 @@ impl<K: PoolKey, C: Poolable> Drop for Shared<K, C> {
 }
 
 impl<K: PoolKey, C: Poolable> Shared<K, C> {
-    fn lock(&self) -> MutexGuard<'_, State<K, C>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K, C>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -190,7 +190,7 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
 ///
 /// See the crate docs for the rules it keeps.
 pub struct Pool<K: PoolKey, C: Poolable> {
-    shared: Arc<Shared<K, C>>,
+    pub(crate) shared: Arc<Shared<K, C>>,
 }
 
 impl<K: PoolKey, C: Poolable> Clone for Pool<K, C> {

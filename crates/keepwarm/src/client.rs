@@ -397,6 +397,21 @@ impl Client {
         v
     }
 
+    /// Every open connection of every key (id, age, idle time, requests
+    /// carried), sorted by key like [`stats`](Self::stats); for dashboards.
+    pub fn connections(&self) -> Vec<(Key, Vec<keepwarm_pool::ConnectionSnapshot>)> {
+        let mut v = self.inner.pool.connections();
+        v.sort_by(|a, b| {
+            (&a.0.label, &a.0.host, a.0.port, a.0.scheme.as_str()).cmp(&(
+                &b.0.label,
+                &b.0.host,
+                b.0.port,
+                b.0.scheme.as_str(),
+            ))
+        });
+        v
+    }
+
     /// Closes the idle connections of every key with `label` now; active
     /// ones close when their request ends. No in-flight request fails.
     pub fn destroy_label(&self, label: &str) -> keepwarm_pool::DestroyReport {

@@ -41,7 +41,7 @@ pub use builder::ClientBuilder;
 pub use client::{Client, KeyStats, Label, TlsCounts};
 pub use error::Error;
 pub use info::{ConnectionInfo, Handshake};
-pub use keepwarm_pool::{CloseReason, DestroyReport, KeySnapshot, PoolOptions};
+pub use keepwarm_pool::{CloseReason, ConnectionSnapshot, DestroyReport, KeySnapshot, PoolOptions};
 pub use key::{Key, Scheme};
 pub use rustls;
 pub use rustls_pki_types::CertificateDer;

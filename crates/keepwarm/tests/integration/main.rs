@@ -3,6 +3,7 @@
 //! itself counted.
 
 mod cancel;
+mod connections;
 mod errors;
 mod limits;
 mod never_reused;
