@@ -10,6 +10,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use keepwarm::{ConnectionInfo, ResponseBody};
 
+use crate::management::DurationSink;
+
 /// Wraps an upstream body to log when it ends.
 pub(crate) struct LoggedBody {
     inner: ResponseBody,
@@ -20,7 +22,7 @@ pub(crate) struct LoggedBody {
     started: Instant,
     bytes: u64,
     state: End,
-    duration: prometheus_client::metrics::histogram::Histogram,
+    duration: DurationSink,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,7 +42,7 @@ impl LoggedBody {
         status: u16,
         info: Option<ConnectionInfo>,
         started: Instant,
-        duration: prometheus_client::metrics::histogram::Histogram,
+        duration: DurationSink,
     ) -> Self {
         LoggedBody {
             duration,
@@ -65,7 +67,7 @@ impl LoggedBody {
             _ => "client went away",
         };
         self.state = End::Logged;
-        self.duration.observe(self.started.elapsed().as_secs_f64());
+        self.duration.observe(self.started.elapsed());
         tracing::info!(
             target: "keepwarm::access",
             provider = %self.provider,

@@ -8,6 +8,7 @@
 //! | `GET /health` | liveness |
 //! | `/api/connections/…` | the management API (see [`crate::management`]) |
 //! | `GET /metrics` | Prometheus metrics |
+//! | `GET /dashboard` | the live dashboard page (see [`crate::dashboard`]) |
 
 use axum::extract::{Request, State};
 use axum::middleware;
@@ -19,7 +20,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, Shape};
 use crate::state::AppState;
-use crate::{auth, management, proxy};
+use crate::{auth, dashboard, management, proxy};
 
 /// The gateway's router over `state`.
 pub fn app(state: AppState) -> Router {
@@ -30,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .nest("/api/connections", management::routes())
         .route("/metrics", get(management::metrics_handler))
+        .merge(dashboard::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

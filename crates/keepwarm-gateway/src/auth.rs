@@ -1,5 +1,7 @@
 //! The gateway's own key: with `APIKEY` set every route needs it, as
-//! `x-api-key` or `Authorization: Bearer`, compared in constant time.
+//! `x-api-key` or `Authorization: Bearer`, compared in constant time. The
+//! one exception is the dashboard's shell (HTML, CSS, JS: no data in it,
+//! see [`crate::dashboard`]); the data it shows needs the key.
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -23,6 +25,9 @@ pub async fn require_key(State(state): State<AppState>, req: Request, next: Next
     let Some(want) = state.config().api_key.as_ref() else {
         return next.run(req).await;
     };
+    if crate::dashboard::is_public(req.uri().path()) {
+        return next.run(req).await;
+    }
     let ok = presented(&req).is_some_and(|got| bool::from(got.ct_eq(want.expose().as_bytes())));
     if ok {
         next.run(req).await

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod body_json;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod headers;
 pub mod management;

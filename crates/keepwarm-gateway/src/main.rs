@@ -224,6 +224,7 @@ async fn serve(path: Option<PathBuf>, host: Option<String>, port: Option<u16>) -
         "listening on http://{addr} — POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions; GET /health{}",
         if loaded.config.api_key.is_some() { " (APIKEY required)" } else { "" }
     );
+    tracing::info!("dashboard: http://{addr}/dashboard");
     match server::serve(listener, state, server::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

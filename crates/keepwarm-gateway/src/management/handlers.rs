@@ -14,7 +14,7 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::management::health::assess;
-use crate::management::view::{overview, provider_views};
+use crate::management::view::{overview, provider_views, ProviderView};
 use crate::state::AppState;
 
 /// The `/api/connections` routes (nest them under that prefix).
@@ -128,12 +128,36 @@ async fn health(State(st): State<AppState>) -> Json<Value> {
     ok(assess(&provider_views(&st), &st.config().health).json)
 }
 
+/// Each provider's details plus its last five minutes (`recent`).
+fn provider_details(st: &AppState, views: &[ProviderView]) -> Vec<Value> {
+    views
+        .iter()
+        .map(|v| {
+            let mut d = v.details();
+            d["recent"] = st.metrics().recent_json(&v.name);
+            d
+        })
+        .collect()
+}
+
 async fn details(State(st): State<AppState>) -> Json<Value> {
     let views = provider_views(&st);
     ok(json!({
         "overview": overview(&views).json(),
-        "providers": views.iter().map(|v| v.details()).collect::<Vec<_>>(),
+        "providers": provider_details(&st, &views),
     }))
+}
+
+/// What the stream sends: the stats (as `/stats`), plus every provider's
+/// details (as `/details`) and the health verdict (as `/health`), all read
+/// at one moment, so a dashboard needs nothing else.
+fn stream_data(st: &AppState) -> Value {
+    let views = provider_views(st);
+    let mut data = overview(&views).json();
+    data["providers"] = views.iter().map(|v| v.summary()).collect();
+    data["details"] = json!(provider_details(st, &views));
+    data["health"] = assess(&views, &st.config().health).json;
+    data
 }
 
 async fn stream(State(st): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -149,7 +173,7 @@ async fn stream(State(st): State<AppState>) -> Sse<impl Stream<Item = Result<Eve
                 _ = closing.wait_for(|c| *c) => return None,
             }
             let data =
-                json!({ "success": true, "data": stats_data(&st), "timestamp": timestamp() });
+                json!({ "success": true, "data": stream_data(&st), "timestamp": timestamp() });
             let event = Event::default().event("stats").data(data.to_string());
             Some((Ok(event), (st, ticker, closing)))
         },

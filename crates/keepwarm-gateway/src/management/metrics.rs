@@ -23,6 +23,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::management::recent::{Recent, RecentSeries};
 use crate::management::view::provider_views;
 use crate::state::{AppState, WeakState};
 
@@ -32,6 +33,23 @@ type Labels = Vec<(&'static str, String)>;
 pub struct Metrics {
     registry: Registry,
     request_duration: Family<Labels, Histogram>,
+    recent: Recent,
+}
+
+/// Where a finished request's duration goes: the Prometheus histogram and
+/// the dashboard's five-minute window of its provider.
+#[derive(Clone)]
+pub struct DurationSink {
+    histogram: Histogram,
+    recent: RecentSeries,
+}
+
+impl DurationSink {
+    /// Records one request that took `took`.
+    pub fn observe(&self, took: std::time::Duration) {
+        self.histogram.observe(took.as_secs_f64());
+        self.recent.record(took);
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -59,19 +77,30 @@ impl Metrics {
             Metrics {
                 registry,
                 request_duration,
+                recent: Recent::default(),
             },
             collector,
         )
     }
 
-    /// The request-duration histogram of `provider` and `status`.
-    pub fn request_duration(&self, provider: &str, status: u16) -> Histogram {
-        self.request_duration
-            .get_or_create(&vec![
-                ("provider", provider.to_string()),
-                ("status", status.to_string()),
-            ])
-            .clone()
+    /// The request-duration sink of `provider` and `status`.
+    pub fn request_duration(&self, provider: &str, status: u16) -> DurationSink {
+        DurationSink {
+            histogram: self
+                .request_duration
+                .get_or_create(&vec![
+                    ("provider", provider.to_string()),
+                    ("status", status.to_string()),
+                ])
+                .clone(),
+            recent: self.recent.series(provider),
+        }
+    }
+
+    /// `provider`'s last five minutes: requests and latency p50/p99 per
+    /// 10-second slot (see [`recent`](crate::management::recent)).
+    pub fn recent_json(&self, provider: &str) -> serde_json::Value {
+        self.recent.json(provider)
     }
 
     fn render(&self) -> Result<String, std::fmt::Error> {

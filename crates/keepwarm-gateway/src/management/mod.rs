@@ -20,9 +20,10 @@
 mod handlers;
 mod health;
 mod metrics;
+pub mod recent;
 mod view;
 
 pub use handlers::routes;
 pub use health::{assess, Health};
-pub use metrics::{metrics_handler, Metrics};
+pub use metrics::{metrics_handler, DurationSink, Metrics};
 pub use view::{overview, provider_views, Overview, ProviderView};

@@ -1,7 +1,7 @@
 //! A provider's numbers, summed over its pool's keys, and the JSON views of
 //! them in the seed's shapes.
 
-use keepwarm::TlsCounts;
+use keepwarm::{ConnectionSnapshot, TlsCounts};
 use keepwarm_pool::{reuse_rate, KeySnapshot};
 use serde_json::{json, Value};
 
@@ -18,6 +18,8 @@ pub struct ProviderView {
     pub pool: KeySnapshot,
     /// TLS handshakes.
     pub tls: TlsCounts,
+    /// Its open connections, oldest first (read just after the counters).
+    pub connections: Vec<ConnectionSnapshot>,
 }
 
 impl ProviderView {
@@ -27,12 +29,18 @@ impl ProviderView {
             protocol,
             pool: KeySnapshot::default(),
             tls: TlsCounts::default(),
+            connections: Vec::new(),
         };
         for k in pool.client.stats() {
             v.pool.merge(&k.pool);
             v.tls.full += k.tls.full;
             v.tls.resumed += k.tls.resumed;
         }
+        for (_, conns) in pool.client.connections() {
+            v.connections.extend(conns);
+        }
+        v.connections
+            .sort_by_key(|c| (std::cmp::Reverse(c.age), c.id));
         // The limit in force for the provider, even before its first request.
         v.pool.max_sockets = pool.settings.max_sockets;
         v
@@ -94,6 +102,14 @@ impl ProviderView {
                 "averageConnectionAge": round1(self.pool.mean_age.as_secs_f64()),
             },
             "status": self.status(),
+            "openConnections": self.connections.iter().map(|c| json!({
+                "id": c.id,
+                "state": if c.in_flight > 0 { "active" } else { "idle" },
+                "ageSeconds": round1(c.age.as_secs_f64()),
+                "idleForSeconds": c.idle_for.map(|d| round1(d.as_secs_f64())),
+                "requests": c.requests,
+                "inFlight": c.in_flight,
+            })).collect::<Vec<_>>(),
             "counters": {
                 "connectionsCreated": c.created,
                 "connectionsClosed": c.closed.total(),

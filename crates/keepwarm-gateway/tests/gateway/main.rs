@@ -1,6 +1,7 @@
 //! Integration tests of the gateway: a real server on 127.0.0.1:0 in front
 //! of testkit mock providers, driven by a real HTTP client.
 
+mod dashboard;
 mod errors;
 mod lifecycle;
 mod management;
