@@ -1,4 +1,4 @@
-//! Test fixture for `tests/sdk/run.sh`: starts an Anthropic and an OpenAI
+//! Test fixture for `tests/sdk/run.sh` and `tests/browser/run.sh`: starts an Anthropic and an OpenAI
 //! mock provider and the gateway in front of them (APIKEY `gw-test-key`),
 //! prints one JSON line with the addresses and the mocks' reply text, then
 //! answers `stats` lines on stdin with the mocks' own counts, until stdin
@@ -18,6 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let openai = MockProvider::openai().await;
     let text = r#"{
       "APIKEY": "gw-test-key",
+      "STATS_INTERVAL_MS": 300,
       "Providers": [
         {"name": "mock", "api_base_url": "$A_URL", "api_key": "$A_KEY", "models": ["claude-test"]},
         {"name": "oai", "api_base_url": "$O_URL", "api_key": "$O_KEY", "models": ["gpt-test"]}
@@ -62,8 +63,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!(
                 "{}",
                 json!({
-                    "anthropic": {"accepted": a.accepted, "requests": a.requests, "last_body": last(&anthropic)},
-                    "openai": {"accepted": o.accepted, "requests": o.requests, "last_body": last(&openai)},
+                    "anthropic": {"accepted": a.accepted, "open": a.open, "requests": a.requests, "last_body": last(&anthropic)},
+                    "openai": {"accepted": o.accepted, "open": o.open, "requests": o.requests, "last_body": last(&openai)},
                 })
             );
         }

@@ -306,18 +306,24 @@ function renderCharts(sec, p) {
   const lat = sec.querySelector('svg[data-chart="latency"]');
   const maxL = Math.max(1, ...pts.map((x) => x.p99Ms || 0));
   const line = (field, cls) => {
-    const d = [];
+    const d = [], dots = [];
     pts.forEach((x, i) => {
       if (x[field] === null) return;
-      const y = 60 - (x[field] / maxL) * 58;
-      d.push(`${d.length ? "L" : "M"}${(i * w + w / 2).toFixed(1)},${y.toFixed(1)}`);
+      const cx = (i * w + w / 2).toFixed(1), cy = (60 - (x[field] / maxL) * 56).toFixed(1);
+      d.push(`${d.length ? "L" : "M"}${cx},${cy}`);
+      const dot = document.createElementNS(svgNS, "circle");
+      dot.setAttribute("class", cls);
+      dot.setAttribute("cx", cx);
+      dot.setAttribute("cy", cy);
+      dot.setAttribute("r", "2");
+      dots.push(dot);
     });
     const path = document.createElementNS(svgNS, "path");
     path.setAttribute("class", cls);
     path.setAttribute("d", d.join(" ") || "M0,60");
-    return path;
+    return [path, ...dots];
   };
-  lat.replaceChildren(line("p50Ms", "p50"), line("p99Ms", "p99"));
+  lat.replaceChildren(...line("p50Ms", "p50"), ...line("p99Ms", "p99"));
   const last = [...pts].reverse().find((x) => x.p50Ms !== null);
   lat.setAttribute("aria-label", last
     ? `Latency over the last 5 minutes: latest p50 ${fmt.ms(last.p50Ms)}, p99 ${fmt.ms(last.p99Ms)}.`
