@@ -25,6 +25,7 @@ pub mod server;
 pub mod state;
 
 mod access_log;
+mod drain;
 
 pub use app::app;
 pub use state::AppState;

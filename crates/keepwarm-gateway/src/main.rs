@@ -220,6 +220,8 @@ async fn serve(path: Option<PathBuf>, host: Option<String>, port: Option<u16>) -
             return ExitCode::FAILURE;
         }
     };
+    // The bound address (with --port 0, the port the system chose).
+    let addr = listener.local_addr().map_or(addr, |a| a.to_string());
     tracing::info!(
         "listening on http://{addr} — POST /v1/messages, /v1/messages/count_tokens, /v1/chat/completions; GET /health{}",
         if loaded.config.api_key.is_some() { " (APIKEY required)" } else { "" }

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::access_log::LoggedBody;
 use crate::body_json::{BodyError, TopLevel};
 use crate::config::ApiKind;
+use crate::drain::CutAtDeadline;
 use crate::error::{ApiError, Shape};
 use crate::headers;
 use crate::routing::route;
@@ -222,7 +223,18 @@ async fn exchange(
         st.metrics()
             .request_duration(&provider.name, p.status.as_u16()),
     );
-    *out.body_mut() = Body::new(logged);
+    let sse = out
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    *out.body_mut() = Body::new(CutAtDeadline::new(
+        logged,
+        st.cut_signal(),
+        sse,
+        ep.shape(),
+        st.metrics().streams_cut(),
+        st.config().shutdown_timeout.as_millis(),
+    ));
     Ok(out)
 }
 

@@ -1,7 +1,8 @@
 //! Serving: the accept loop (HTTP/1.1, a header-read timeout that cuts off
 //! clients dribbling headers), graceful shutdown (stop accepting, let
-//! in-flight requests and streams finish up to a deadline, close the pools),
-//! and the rule that a non-loopback address needs `APIKEY`.
+//! in-flight requests and streams finish up to `SHUTDOWN_TIMEOUT_MS`, cut
+//! what still runs then with an error event — see [`crate::drain`] — and
+//! close the pools), and the rule that a non-loopback address needs `APIKEY`.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -88,16 +89,29 @@ pub async fn serve(
         ?deadline,
         "shutting down: no new connections; waiting for in-flight requests"
     );
-    match tokio::time::timeout(deadline, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all requests finished"),
-        Err(_) => tracing::warn!(
+    let drained = graceful.shutdown();
+    tokio::pin!(drained);
+    if tokio::time::timeout(deadline, &mut drained).await.is_ok() {
+        tracing::info!("all requests finished");
+    } else {
+        let before = state.metrics().streams_cut().get();
+        state.cut_responses();
+        // Let the cut responses send their error event and end.
+        let flushed = tokio::time::timeout(CUT_GRACE, &mut drained).await.is_ok();
+        let cut = state.metrics().streams_cut().get() - before;
+        tracing::warn!(
             ?deadline,
-            "shutdown deadline passed; closing remaining connections"
-        ),
+            "shutdown deadline passed: cut {cut} response(s) still running, each with an error event{}",
+            if flushed { "" } else { "; closing the connections that remain" }
+        );
     }
-    state.close_pools();
+    let closed = state.close_pools();
+    tracing::info!("closed {closed} idle upstream connection(s); bye");
     Ok(())
 }
+
+/// After the deadline, how long cut responses get to send their last event.
+const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Completes on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

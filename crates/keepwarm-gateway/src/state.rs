@@ -30,6 +30,8 @@ struct Inner {
     started: Instant,
     metrics: Metrics,
     closing: watch::Sender<bool>,
+    /// Turns `true` at the shutdown deadline: running responses are cut.
+    cut: watch::Sender<bool>,
 }
 
 /// A handle that does not keep the state alive.
@@ -98,6 +100,7 @@ impl AppStateBuilder {
             started: Instant::now(),
             metrics,
             closing: watch::Sender::new(false),
+            cut: watch::Sender::new(false),
         });
         collector.attach(WeakState(Arc::downgrade(&inner)));
         Ok(AppState { inner })
@@ -158,10 +161,24 @@ impl AppState {
         self.inner.closing.send_replace(true);
     }
 
+    /// Turns `true` when the shutdown deadline passes (see [`crate::drain`]).
+    pub(crate) fn cut_signal(&self) -> watch::Receiver<bool> {
+        self.inner.cut.subscribe()
+    }
+
+    /// The shutdown deadline passed: cut every response still running, each
+    /// with an error event (streams) and counted in `keepwarm_streams_cut_total`.
+    pub fn cut_responses(&self) {
+        self.inner.cut.send_replace(true);
+    }
+
     /// Closes every idle connection now; active ones close when released.
-    pub fn close_pools(&self) {
-        for p in &self.inner.pools {
-            p.client.destroy_where(|_| true);
-        }
+    /// Returns how many idle connections it closed.
+    pub fn close_pools(&self) -> usize {
+        self.inner
+            .pools
+            .iter()
+            .map(|p| p.client.destroy_where(|_| true).closed_idle)
+            .sum()
     }
 }

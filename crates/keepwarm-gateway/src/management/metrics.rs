@@ -18,6 +18,7 @@ use http::header::CONTENT_TYPE;
 use keepwarm_pool::Histogram as PoolHistogram;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::MetricType;
@@ -34,6 +35,7 @@ pub struct Metrics {
     registry: Registry,
     request_duration: Family<Labels, Histogram>,
     recent: Recent,
+    streams_cut: Counter,
 }
 
 /// Where a finished request's duration goes: the Prometheus histogram and
@@ -71,6 +73,12 @@ impl Metrics {
             Unit::Seconds,
             request_duration.clone(),
         );
+        let streams_cut = Counter::default();
+        registry.register(
+            "keepwarm_streams_cut",
+            "Responses still running at the shutdown deadline (SHUTDOWN_TIMEOUT_MS), cut with an error event",
+            streams_cut.clone(),
+        );
         let collector = Arc::new(PoolCollector::default());
         registry.register_collector(Box::new(collector.clone()));
         (
@@ -78,6 +86,7 @@ impl Metrics {
                 registry,
                 request_duration,
                 recent: Recent::default(),
+                streams_cut,
             },
             collector,
         )
@@ -95,6 +104,11 @@ impl Metrics {
                 .clone(),
             recent: self.recent.series(provider),
         }
+    }
+
+    /// Responses cut at the shutdown deadline (`keepwarm_streams_cut_total`).
+    pub fn streams_cut(&self) -> Counter {
+        self.streams_cut.clone()
     }
 
     /// `provider`'s last five minutes: requests and latency p50/p99 per

@@ -105,6 +105,65 @@ async fn shutdown_lets_in_flight_streams_finish_and_refuses_new_connections() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn at_the_deadline_a_running_stream_is_cut_with_an_error_event_and_counted() {
+    let mock = MockProvider::builder(MockApi::Anthropic)
+        .text("a b c")
+        .event_delay(Duration::from_secs(60))
+        .start()
+        .await;
+    let mut gw = Gateway::start(
+        &anthropic_config(r#", "SHUTDOWN_TIMEOUT_MS": 1000"#),
+        &vars(&mock),
+        &[&mock],
+    )
+    .await;
+    let c = client();
+    let url = format!("{}/v1/messages", gw.url);
+    // A stream that would run for minutes holds one upstream connection...
+    let resp = post(
+        &c,
+        &url,
+        &[],
+        r#"{"model":"mock,claude-test","stream":true}"#,
+    )
+    .await;
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert!(std::str::from_utf8(&first)
+        .unwrap()
+        .contains("message_start"));
+    // ...and a finished request leaves a second one idle.
+    let (s, _, _) = read(post(&c, &url, &[], r#"{"model":"mock,claude-test"}"#).await).await;
+    assert_eq!(s, 200);
+    assert_eq!(mock.upstream().stats().open, 2);
+    assert_eq!(gw.state.metrics().streams_cut().get(), 0);
+    gw.stop();
+    let mut rest = Vec::new();
+    while let Some(f) = body.frame().await {
+        rest.extend_from_slice(
+            &f.expect("the stream ends cleanly")
+                .into_data()
+                .unwrap_or_default(),
+        );
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.starts_with("event: error\ndata: "), "{rest}");
+    assert!(
+        rest.contains("SHUTDOWN_TIMEOUT_MS deadline (1000 ms)"),
+        "{rest}"
+    );
+    assert!(!rest.contains("message_stop"), "{rest}");
+    gw.task.take().unwrap().await.unwrap();
+    assert_eq!(gw.state.metrics().streams_cut().get(), 1);
+    // Both upstream connections are gone: the idle one closed by the
+    // drain, the cut one dropped half-read. The state is still alive, so
+    // nothing closed them but the gateway.
+    assert!(eventually(|| mock.upstream().stats().open == 0).await);
+    let snap = &gw.state.pools()[0].client.stats()[0].pool;
+    assert_eq!((snap.active, snap.idle), (0, 0));
+}
+
 #[tokio::test]
 async fn a_client_dribbling_headers_is_cut_off() {
     let mock = MockProvider::anthropic().await;
