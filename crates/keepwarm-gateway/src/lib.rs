@@ -21,8 +21,12 @@ pub mod management;
 pub mod proxy;
 pub mod resilience;
 pub mod routing;
+pub mod scenario;
 pub mod server;
 pub mod state;
+pub mod tokens;
+pub mod transformer;
+pub mod translate;
 
 mod access_log;
 mod drain;

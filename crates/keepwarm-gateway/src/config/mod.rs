@@ -12,6 +12,8 @@ mod env;
 mod parse;
 mod pool;
 mod redact;
+pub mod scenarios;
+pub mod transformers;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
