@@ -22,6 +22,7 @@ pub(crate) struct LoggedBody {
     started: Instant,
     bytes: u64,
     state: End,
+    route: String,
     duration: DurationSink,
 }
 
@@ -54,7 +55,14 @@ impl LoggedBody {
             started,
             bytes: 0,
             state: End::Open,
+            route: String::new(),
         }
+    }
+
+    /// Adds the route taken (`think deepseek,deepseek-reasoner`) to the log line.
+    pub(crate) fn with_route(mut self, route: String) -> Self {
+        self.route = route;
+        self
     }
 
     fn log(&mut self) {
@@ -72,6 +80,7 @@ impl LoggedBody {
             target: "keepwarm::access",
             provider = %self.provider,
             model = %self.model,
+            route = %self.route,
             status = self.status,
             duration_ms = self.started.elapsed().as_millis() as u64,
             reused = self.info.is_some_and(|i| i.reused),

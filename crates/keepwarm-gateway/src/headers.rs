@@ -91,6 +91,7 @@ mod tests {
             api_key: Secret::new("sk-up".into()),
             models: vec![],
             api,
+            transformer: Default::default(),
         }
     }
 

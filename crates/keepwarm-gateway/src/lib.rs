@@ -12,6 +12,7 @@
 pub mod app;
 pub mod auth;
 pub mod body_json;
+pub mod bridge;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

@@ -19,12 +19,16 @@ use serde_json::Value;
 
 use crate::access_log::LoggedBody;
 use crate::body_json::{BodyError, TopLevel};
+use crate::bridge;
 use crate::config::ApiKind;
 use crate::drain::CutAtDeadline;
 use crate::error::{ApiError, Shape};
 use crate::headers;
 use crate::routing::route;
+use crate::scenario::{self, Scenario};
 use crate::state::AppState;
+use crate::tokens;
+use crate::transformer::Chain;
 
 /// Which LLM endpoint a request came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,23 +167,64 @@ async fn exchange(
                 "missing \"model\": send \"provider,model\", e.g. \"anthropic,claude-sonnet-4-5\"",
             )),
         };
-    let route = route(st.config(), &model)?;
+    let config = st.config();
+    let mut parsed: Option<Value> = None;
+    let (route, scenario) = if model.contains(',') {
+        (route(config, &model)?, Scenario::Explicit)
+    } else if config.router.targets().iter().any(|(k, _)| *k != "default") {
+        // Scenarios read the body (and may take the subagent tag out of it).
+        let mut v = full_json(&bytes)?;
+        let d = scenario::decide(&mut v, &config.router, tokens::count_request);
+        parsed = Some(v);
+        let target = d.target.map(|t| t.to_string());
+        (
+            route(config, target.as_deref().unwrap_or(&model))?,
+            d.scenario,
+        )
+    } else {
+        (route(config, &model)?, Scenario::Default)
+    };
     let provider = route.provider;
-    if provider.api != ep.api() {
-        let right = match provider.api {
-            ApiKind::Anthropic => "/v1/messages",
-            ApiKind::OpenAi => "/v1/chat/completions",
+    st.metrics().route_request(scenario.as_str());
+    let route_tag = format!("{} {},{}", scenario.as_str(), provider.name, route.model);
+    let route_value = HeaderValue::from_str(&route_tag).ok();
+    if ep == Endpoint::CountTokens && provider.api == ApiKind::OpenAi {
+        // An OpenAI-format provider has no count_tokens: estimate here.
+        let v = match parsed {
+            Some(v) => v,
+            None => full_json(&bytes)?,
         };
-        return Err(ApiError::bad_request(
-            "wrong_api",
-            format!(
-                "provider \"{}\" speaks the {} API; send this request to {right}",
-                provider.name,
-                provider.api.as_str()
-            ),
-        ));
+        let n = tokens::count_request(&v);
+        let mut out = axum::Json(serde_json::json!({ "input_tokens": n })).into_response();
+        if let Some(v) = route_value {
+            out.headers_mut().insert("x-keepwarm-route", v);
+        }
+        return Ok(out);
     }
-    let body = Bytes::from(top.with_string("model", &route.model));
+    let chain = Chain(
+        provider
+            .transformer
+            .chain(&route.model)
+            .into_iter()
+            .cloned()
+            .collect(),
+    );
+    let (body, bridge) = if provider.api != ep.api() || !chain.0.is_empty() || parsed.is_some() {
+        let mut v = match parsed {
+            Some(v) => v,
+            None => full_json(&bytes)?,
+        };
+        bridge::request(
+            ep.api(),
+            provider.api,
+            &provider.name,
+            &mut v,
+            &route.model,
+            &chain,
+        )?
+    } else {
+        (Bytes::from(top.with_string("model", &route.model)), None)
+    };
     let uri = upstream_uri(&provider.api_base_url, ep.suffix(), parts.uri.query())?;
     let mut up = http::Request::new(body);
     *up.method_mut() = Method::POST;
@@ -198,21 +243,9 @@ async fn exchange(
         .await
         .map_err(|e| ApiError::upstream(&provider.name, &e))?;
     let upstream_wait = sent.elapsed();
+    let overhead = started.elapsed().saturating_sub(upstream_wait).max(before);
     let info = resp.extensions().get::<ConnectionInfo>().copied();
     let (p, body) = resp.into_parts();
-    let mut out = Response::new(Body::empty());
-    *out.status_mut() = p.status;
-    *out.headers_mut() = headers::downstream_response(&p.headers);
-    let reused = info.is_some_and(|i| i.reused);
-    let h = out.headers_mut();
-    h.insert(
-        "x-keepwarm-connection-reused",
-        HeaderValue::from_static(if reused { "true" } else { "false" }),
-    );
-    let overhead = started.elapsed().saturating_sub(upstream_wait).max(before);
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
-        h.insert("x-keepwarm-overhead-ms", v);
-    }
     let logged = LoggedBody::new(
         body,
         provider.name.clone(),
@@ -222,13 +255,37 @@ async fn exchange(
         started,
         st.metrics()
             .request_duration(&provider.name, p.status.as_u16()),
+    )
+    .with_route(route_tag);
+    let down = headers::downstream_response(&p.headers);
+    let mut out = match &bridge {
+        Some(b) => b.response(p.status, down, logged, config.body_limit).await,
+        None => {
+            let mut r = Response::new(Body::new(logged));
+            *r.status_mut() = p.status;
+            *r.headers_mut() = down;
+            r
+        }
+    };
+    let reused = info.is_some_and(|i| i.reused);
+    let h = out.headers_mut();
+    h.insert(
+        "x-keepwarm-connection-reused",
+        HeaderValue::from_static(if reused { "true" } else { "false" }),
     );
+    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
+        h.insert("x-keepwarm-overhead-ms", v);
+    }
+    if let Some(v) = route_value {
+        h.insert("x-keepwarm-route", v);
+    }
     let sse = out
         .headers()
         .get(http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body = std::mem::take(out.body_mut());
     *out.body_mut() = Body::new(CutAtDeadline::new(
-        logged,
+        body,
         st.cut_signal(),
         sse,
         ep.shape(),
@@ -236,6 +293,16 @@ async fn exchange(
         st.config().shutdown_timeout.as_millis(),
     ));
     Ok(out)
+}
+
+/// The whole body as JSON (already checked to be an object).
+fn full_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]

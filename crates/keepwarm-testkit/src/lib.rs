@@ -20,7 +20,10 @@ mod tls;
 mod upstream;
 
 pub use knobs::{KnobSettings, Knobs};
-pub use mock::{anthropic_sse_body, openai_sse_body, MockApi, MockProvider, MockProviderBuilder};
+pub use mock::{
+    anthropic_sse_body, openai_sse_body, MockApi, MockProvider, MockProviderBuilder,
+    MOCK_TOOL_ARGUMENTS,
+};
 pub use reply::Reply;
 pub use shim::LatencyShim;
 pub use stats::{RequestRecord, UpstreamStats};

@@ -283,10 +283,40 @@ fn pieces(text: &str) -> Vec<&str> {
     out
 }
 
-/// A parsed request body: the model and whether streaming was asked for.
+/// A parsed request body: the model, whether streaming was asked for, and
+/// the tool to call (see [`tool_to_call`]).
 struct Body {
     model: String,
     stream: bool,
+    /// OpenAI's `stream_options.include_usage`.
+    include_usage: bool,
+    tool: Option<String>,
+}
+
+/// The arguments every mock tool call carries, and the fragments a
+/// streaming reply sends them in.
+pub const MOCK_TOOL_ARGUMENTS: [&str; 3] = ["{\"query\":", " \"mock", "\"}"];
+
+/// The first offered tool's name when the request offers tools and its last
+/// message carries no tool result (so a tool round trip is: call, result,
+/// text). Tools are OpenAI functions or Anthropic tools.
+fn tool_to_call(v: &Value) -> Option<String> {
+    let tool = v.get("tools")?.as_array()?.first()?;
+    let name = tool
+        .get("function")
+        .and_then(|f| f.get("name"))
+        .or_else(|| tool.get("name"))?
+        .as_str()?;
+    let last = v.get("messages")?.as_array()?.last()?;
+    let answered = last.get("role").and_then(Value::as_str) == Some("tool")
+        || last
+            .get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|c| {
+                c.iter()
+                    .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+            });
+    (!answered).then(|| name.to_owned())
 }
 
 /// Parses a JSON object body with a string `model`; `Err` names the problem.
@@ -302,7 +332,14 @@ fn parse_body(req: &RequestRecord) -> Result<Body, String> {
         None => return Err("model: field required".to_owned()),
     };
     let stream = v.get("stream") == Some(&Value::Bool(true));
-    Ok(Body { model, stream })
+    let include_usage = v.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+    let tool = tool_to_call(&v);
+    Ok(Body {
+        model,
+        stream,
+        include_usage,
+        tool,
+    })
 }
 
 /// The SSE reply for `events`: the first right away, then `delay` apart.

@@ -93,6 +93,9 @@ pub struct ProviderConfig {
     /// `api`: `"anthropic"` or `"openai"`. Default: Anthropic when the
     /// `api_base_url` path ends in `/messages`, else OpenAI.
     pub api: ApiKind,
+    /// `transformer`: claude-code-router's transformers for this provider
+    /// (see [`transformers`]). Default none.
+    pub transformer: transformers::TransformerSection,
 }
 
 /// A `"provider,model"` pair.
@@ -145,6 +148,9 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     /// `Router.default` [none]: where a model without `provider,` goes.
     pub router_default: Option<RouteTarget>,
+    /// `Router` scenarios [none set; `longContextThreshold` 60000] (see
+    /// [`crate::scenario`]).
+    pub router: scenarios::RouterSection,
     /// `HttpConnectionPool` [all defaults].
     pub pool: PoolSection,
     /// `STATS_INTERVAL_MS` [2000 ms]: how often `/api/connections/stream` sends stats.
@@ -194,6 +200,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_millis(10_000),
             providers: Vec::new(),
             router_default: None,
+            router: scenarios::RouterSection::default(),
             pool: PoolSection::default(),
             stats_interval: Duration::from_millis(2_000),
             health: HealthThresholds::default(),
@@ -344,6 +351,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
             api_key,
             models,
             api,
+            transformer: Default::default(),
         });
     }
     c.pool = PoolSection::with_providers(&c.providers);

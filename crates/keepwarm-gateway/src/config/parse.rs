@@ -19,8 +19,7 @@ const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
 /// claude-code-router keys keepwarm does not use, per object.
 const TOP_UNSUPPORTED: &str =
     "LOG transformers StatusLine NON_INTERACTIVE_MODE PROXY_URL CUSTOM_ROUTER_PATH";
-const ROUTER_UNSUPPORTED: &str =
-    "background think longContext longContextThreshold webSearch image";
+const ROUTER_UNSUPPORTED: &str = "";
 
 pub(crate) fn err(path: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
@@ -283,6 +282,15 @@ pub(crate) fn document(
         c.providers = providers(&f, env, &mut w)?;
     }
     if let Some(f) = top.get("Router") {
+        let (section, warnings) = super::scenarios::parse(f.value, &f.path)?;
+        for (key, t) in section.targets() {
+            if c.provider(&t.provider).is_none() {
+                let msg = format!("unknown provider {}", quoted(&t.provider));
+                return Err(err(&format!("{}.{key}", f.path), msg));
+            }
+        }
+        c.router = section;
+        w.extend(warnings);
         c.router_default = router(f, &c.providers, env, &mut w)?;
     }
     c.pool = pool::section(top.get("HttpConnectionPool"), &c.providers, &mut w)?;
@@ -373,7 +381,15 @@ fn providers(
                 _ => return Err(a.fail("expected \"anthropic\" or \"openai\"")),
             },
         };
-        o.finish(w, "transformer");
+        let transformer = match o.get("transformer") {
+            None => Default::default(),
+            Some(t) => {
+                let (section, warnings) = super::transformers::parse(t.value, &t.path)?;
+                w.extend(warnings);
+                section
+            }
+        };
+        o.finish(w, "");
         let api_key = Secret::new(key);
         out.push(ProviderConfig {
             name,
@@ -381,6 +397,7 @@ fn providers(
             api_key,
             models,
             api,
+            transformer,
         });
     }
     Ok(out)
@@ -393,6 +410,7 @@ fn router(
     w: &mut Vec<String>,
 ) -> Result<Option<RouteTarget>, ConfigError> {
     let mut o = Obj::new(f)?;
+    o.entries().for_each(drop); // every key was read by the scenarios section
     let mut target = None;
     if let Some(d) = o.get("default") {
         let s = d.string(env)?;
@@ -580,8 +598,8 @@ mod tests {
     #[test]
     fn unknown_and_unsupported_keys_are_warnings() {
         let text = r#"{"PROXY_URL": "$UNSET", "transformers": [], "Hostname": 1,
-            "Providers": [{"name": "a", "api_base_url": "http://a", "api_key": "k", "transformer": {}, "modles": []}],
-            "Router": {"default": "a,m", "think": "a,t"},
+            "Providers": [{"name": "a", "api_base_url": "http://a", "api_key": "k", "transformer": {"use": ["gemini"]}, "modles": []}],
+            "Router": {"default": "a,m", "think": "a,t", "thinc": "a,t"},
             "HttpConnectionPool": {"maxSockets": 5, "global": {"maxSocket": 3},
               "providers": {"nvidia": {"maxSockets": 15}, "a": {"maxIdleTotal": 3}}}}"#;
         let (_, mut w) = parse(text, &keys()).unwrap();
@@ -591,12 +609,12 @@ mod tests {
             "HttpConnectionPool.providers.a.maxIdleTotal: only read from HttpConnectionPool.global (ignored)",
             "HttpConnectionPool.providers.nvidia: no provider named \"nvidia\" in Providers (ignored)",
             "PROXY_URL: not supported by keepwarm (ignored)",
-            "Providers[0].transformer: not supported by keepwarm (ignored)",
-            "Router.think: not supported by keepwarm (ignored)",
+            "Providers[0].transformer.use[0]: transformer \"gemini\" is not implemented by keepwarm (ignored)",
             "transformers: not supported by keepwarm (ignored)",
             "unknown key Hostname (ignored)",
             "unknown key HttpConnectionPool.global.maxSocket (ignored)",
             "unknown key Providers[0].modles (ignored)",
+            "unknown key Router.thinc (ignored)",
         ]);
     }
 

@@ -42,7 +42,7 @@ const KEYS: [&str; 7] = [
 ];
 
 /// `Router`: where each scenario goes. Every target defaults to unset.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouterSection {
     /// `default`: a request no scenario claims (and whose model is bare).
     pub default: Option<RouteTarget>,
@@ -58,6 +58,20 @@ pub struct RouterSection {
     pub web_search: Option<RouteTarget>,
     /// `image`: requests whose last user turn holds an image.
     pub image: Option<RouteTarget>,
+}
+
+impl Default for RouterSection {
+    fn default() -> Self {
+        RouterSection {
+            default: None,
+            background: None,
+            think: None,
+            long_context: None,
+            long_context_threshold: DEFAULT_LONG_CONTEXT_THRESHOLD,
+            web_search: None,
+            image: None,
+        }
+    }
 }
 
 /// Parses the `Router` object at `path` (e.g. `"Router"`); returns the
@@ -92,7 +106,7 @@ pub fn parse(v: &Value, path: &str) -> Result<(RouterSection, Vec<String>), Conf
         .into_iter()
         .flat_map(|o| o.keys())
         .filter(|k| !KEYS.contains(&k.as_str()))
-        .map(|k| format!("{}: unknown key (ignored)", join(path, k)))
+        .map(|k| format!("unknown key {} (ignored)", join(path, k)))
         .collect();
     Ok((section, warnings))
 }
@@ -140,7 +154,7 @@ mod tests {
         assert_eq!(r.web_search, None);
         assert_eq!(r.image.as_ref().map(|t| t.model.as_str()), Some("i,2"));
         assert_eq!(r.long_context_threshold, 60_000);
-        assert_eq!(w, ["Router.extra: unknown key (ignored)"]);
+        assert_eq!(w, ["unknown key Router.extra (ignored)"]);
         assert_eq!(r.targets().len(), 4);
         let (r, _) = parse(&json!({"longContextThreshold": 1000}), "Router").unwrap();
         assert_eq!(r.long_context_threshold, 1000);

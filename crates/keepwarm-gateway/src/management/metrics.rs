@@ -36,6 +36,7 @@ pub struct Metrics {
     request_duration: Family<Labels, Histogram>,
     recent: Recent,
     streams_cut: Counter,
+    route_requests: Family<Labels, Counter>,
 }
 
 /// Where a finished request's duration goes: the Prometheus histogram and
@@ -79,6 +80,15 @@ impl Metrics {
             "Responses still running at the shutdown deadline (SHUTDOWN_TIMEOUT_MS), cut with an error event",
             streams_cut.clone(),
         );
+        let route_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "keepwarm_route_requests",
+            "LLM requests by the routing scenario that picked their provider (explicit, default, background, think, longContext, webSearch, image, subagent)",
+            route_requests.clone(),
+        );
+        for s in crate::scenario::Scenario::ALL {
+            let _ = route_requests.get_or_create(&vec![("scenario", s.as_str().to_owned())]);
+        }
         let collector = Arc::new(PoolCollector::default());
         registry.register_collector(Box::new(collector.clone()));
         (
@@ -87,6 +97,7 @@ impl Metrics {
                 request_duration,
                 recent: Recent::default(),
                 streams_cut,
+                route_requests,
             },
             collector,
         )
@@ -104,6 +115,13 @@ impl Metrics {
                 .clone(),
             recent: self.recent.series(provider),
         }
+    }
+
+    /// Counts one request routed by `scenario` (`keepwarm_route_requests_total{scenario}`).
+    pub fn route_request(&self, scenario: &str) {
+        self.route_requests
+            .get_or_create(&vec![("scenario", scenario.to_owned())])
+            .inc();
     }
 
     /// Responses cut at the shutdown deadline (`keepwarm_streams_cut_total`).

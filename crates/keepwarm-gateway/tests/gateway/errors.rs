@@ -62,8 +62,8 @@ async fn bad_requests_are_400_in_the_callers_shape() {
         ),
         (
             "/v1/messages",
-            r#"{"model":"oai,gpt"}"#,
-            "provider \"oai\" speaks the openai API; send this request to /v1/chat/completions",
+            r#"{"model":"oai,gpt","messages":[{"role":"user","content":[{"type":"document"}]}]}"#,
+            "cannot translate this request for provider \"oai\" (openai API): messages[0].content[0].type",
         ),
     ];
     for (path, body, want) in cases {

@@ -10,3 +10,4 @@ mod routing;
 mod stats_cli;
 mod streaming;
 mod support;
+mod translate;

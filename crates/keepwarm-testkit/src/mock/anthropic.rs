@@ -2,7 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::{header, parse_body, pieces, prompt_tokens, route, sse_reply, word_count, Config};
+use super::{
+    header, parse_body, pieces, prompt_tokens, route, sse_reply, word_count, Config,
+    MOCK_TOOL_ARGUMENTS,
+};
 use crate::reply::Reply;
 use crate::stats::RequestRecord;
 
@@ -84,6 +87,36 @@ fn events(model: &str, text: &str) -> Vec<String> {
     out
 }
 
+/// The streaming reply that calls tool `name` (id `toolu_mock`), its input
+/// in [`MOCK_TOOL_ARGUMENTS`] fragments, `stop_reason` `tool_use`.
+fn tool_events(model: &str, name: &str) -> Vec<String> {
+    let mut out = events(model, "");
+    out.truncate(1); // message_start
+    out.push(event(
+        "content_block_start",
+        &json!({"type": "content_block_start", "index": 0,
+            "content_block": {"type": "tool_use", "id": "toolu_mock", "name": name, "input": {}}}),
+    ));
+    for a in MOCK_TOOL_ARGUMENTS {
+        out.push(event(
+            "content_block_delta",
+            &json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "input_json_delta", "partial_json": a}}),
+        ));
+    }
+    out.push(event(
+        "content_block_stop",
+        &json!({"type": "content_block_stop", "index": 0}),
+    ));
+    out.push(event(
+        "message_delta",
+        &json!({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+            "usage": {"output_tokens": 3}}),
+    ));
+    out.push(event("message_stop", &json!({"type": "message_stop"})));
+    out
+}
+
 /// An Anthropic-shaped error reply.
 fn error(seq: u64, status: u16, ty: &str, message: &str) -> Reply {
     let mut r = Reply::json(
@@ -135,18 +168,30 @@ pub(super) fn handle(cfg: &Config, seq: u64, req: &RequestRecord) -> Reply {
         );
     }
     if body.stream {
-        return ok(
-            sse_reply(events(&body.model, &cfg.text), cfg.event_delay),
-            seq,
-        );
+        let evs = match &body.tool {
+            Some(name) => tool_events(&body.model, name),
+            None => events(&body.model, &cfg.text),
+        };
+        return ok(sse_reply(evs, cfg.event_delay), seq);
     }
+    let (content, stop) = match &body.tool {
+        Some(name) => {
+            let input: Value = serde_json::from_str(&MOCK_TOOL_ARGUMENTS.concat())
+                .expect("the mock's tool arguments are JSON");
+            (
+                json!([{"type": "tool_use", "id": "toolu_mock", "name": name, "input": input}]),
+                "tool_use",
+            )
+        }
+        None => (json!([{"type": "text", "text": cfg.text}]), "end_turn"),
+    };
     let message = json!({
         "id": format!("msg_mock_{seq}"),
         "type": "message",
         "role": "assistant",
         "model": body.model,
-        "content": [{"type": "text", "text": cfg.text}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": stop,
         "stop_sequence": null,
         "usage": {"input_tokens": input_tokens, "output_tokens": word_count(&cfg.text)},
     });

@@ -2,7 +2,10 @@
 
 use serde_json::{json, Value};
 
-use super::{header, parse_body, pieces, prompt_tokens, route, sse_reply, word_count, Config};
+use super::{
+    header, parse_body, pieces, prompt_tokens, route, sse_reply, word_count, Config,
+    MOCK_TOOL_ARGUMENTS,
+};
 use crate::reply::Reply;
 use crate::stats::RequestRecord;
 
@@ -48,6 +51,41 @@ fn events(model: &str, text: &str) -> Vec<String> {
     out.push(chunk(model, &json!({}), Some("stop")));
     out.push("data: [DONE]\n\n".to_owned());
     out
+}
+
+/// The streaming reply that calls tool `name` (id `call_mock`), its
+/// arguments in [`MOCK_TOOL_ARGUMENTS`] fragments, finish `tool_calls`.
+fn tool_events(model: &str, name: &str) -> Vec<String> {
+    let mut out = vec![chunk(
+        model,
+        &json!({"role": "assistant", "content": null}),
+        None,
+    )];
+    out.push(chunk(
+        model,
+        &json!({"tool_calls": [{"index": 0, "id": "call_mock", "type": "function",
+            "function": {"name": name, "arguments": ""}}]}),
+        None,
+    ));
+    for a in MOCK_TOOL_ARGUMENTS {
+        let call = json!({"index": 0, "function": {"arguments": a}});
+        out.push(chunk(model, &json!({"tool_calls": [call]}), None));
+    }
+    out.push(chunk(model, &json!({}), Some("tool_calls")));
+    out.push("data: [DONE]\n\n".to_owned());
+    out
+}
+
+/// The usage chunk (`choices: []`) sent before `[DONE]` when the request
+/// asked `stream_options.include_usage`.
+fn with_usage(mut events: Vec<String>, model: &str, prompt: u64, completion: u64) -> Vec<String> {
+    let v = json!({"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": CREATED,
+        "model": model, "choices": [],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}});
+    let done = events.pop();
+    events.push(format!("data: {v}\n\n"));
+    events.extend(done);
+    events
 }
 
 /// An OpenAI-shaped error reply.
@@ -96,13 +134,25 @@ pub(super) fn handle(cfg: &Config, seq: u64, req: &RequestRecord) -> Reply {
             return error(seq, 400, e);
         }
     };
-    if body.stream {
-        return ok(
-            sse_reply(events(&body.model, &cfg.text), cfg.event_delay),
-            seq,
-        );
-    }
     let (prompt, completion) = (prompt_tokens(req), word_count(&cfg.text));
+    if body.stream {
+        let mut evs = match &body.tool {
+            Some(name) => tool_events(&body.model, name),
+            None => events(&body.model, &cfg.text),
+        };
+        if body.include_usage {
+            evs = with_usage(evs, &body.model, prompt, completion);
+        }
+        return ok(sse_reply(evs, cfg.event_delay), seq);
+    }
+    let (message, finish) = match &body.tool {
+        Some(name) => (
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_mock", "type": "function",
+                "function": {"name": name, "arguments": MOCK_TOOL_ARGUMENTS.concat()}}]}),
+            "tool_calls",
+        ),
+        None => (json!({"role": "assistant", "content": cfg.text}), "stop"),
+    };
     let v = json!({
         "id": format!("chatcmpl-mock-{seq}"),
         "object": "chat.completion",
@@ -110,8 +160,8 @@ pub(super) fn handle(cfg: &Config, seq: u64, req: &RequestRecord) -> Reply {
         "model": body.model,
         "choices": [{
             "index": 0,
-            "message": {"role": "assistant", "content": cfg.text},
-            "finish_reason": "stop",
+            "message": message,
+            "finish_reason": finish,
         }],
         "usage": {
             "prompt_tokens": prompt,
