@@ -115,6 +115,83 @@ def curl_error_shape():
     assert code == 400 and err["code"] == "invalid_json", (code, body)
 
 
+# Cross-format: the anthropic SDK against the OpenAI-format mock ("oai") and
+# the openai SDK against the Anthropic mock ("mock"), translated by the gateway.
+TOOL_ANTHROPIC = {"name": "lookup", "description": "Look something up",
+                  "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}
+TOOL_OPENAI = {"type": "function", "function": {"name": "lookup", "description": "Look something up",
+               "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}}
+
+
+def anthropic_sdk_to_openai_provider():
+    msg = ac.messages.create(model="oai,gpt-test", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    assert msg.content[0].text == info["openai_text"], msg
+    assert msg.stop_reason == "end_turn", msg
+    sent = json.loads(stats()["openai"]["last_body"])
+    assert sent["messages"] == [{"role": "user", "content": "hi"}], sent
+
+
+def anthropic_sdk_stream_from_openai_provider():
+    with ac.messages.stream(model="oai,gpt-test", max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == info["openai_text"], text
+    assert final.stop_reason == "end_turn", final
+    assert final.usage.output_tokens > 0, final.usage
+
+
+def anthropic_sdk_tool_round_trip_via_openai_provider():
+    user = {"role": "user", "content": "look it up"}
+    with ac.messages.stream(model="oai,gpt-test", max_tokens=50, tools=[TOOL_ANTHROPIC], messages=[user]) as s:
+        first = s.get_final_message()
+    assert first.stop_reason == "tool_use", first
+    call = first.content[0]
+    assert (call.type, call.name, call.input) == ("tool_use", "lookup", {"query": "mock"}), call
+    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "42"}]}
+    msg = ac.messages.create(model="oai,gpt-test", max_tokens=50, tools=[TOOL_ANTHROPIC],
+                             messages=[user, {"role": "assistant", "content": first.content}, result])
+    assert msg.content[0].text == info["openai_text"], msg
+    sent = json.loads(stats()["openai"]["last_body"])
+    assert sent["messages"][1]["tool_calls"][0]["function"]["name"] == "lookup", sent
+    assert sent["messages"][2] == {"role": "tool", "tool_call_id": call.id, "content": "42"}, sent
+
+
+def openai_sdk_to_anthropic_provider():
+    r = oc.chat.completions.create(model="mock,claude-test", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == info["anthropic_text"], r
+    assert r.choices[0].finish_reason == "stop", r
+    sent = json.loads(stats()["anthropic"]["last_body"])
+    assert sent["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], sent
+
+
+def openai_sdk_stream_from_anthropic_provider():
+    chunks = list(oc.chat.completions.create(model="mock,claude-test", messages=[{"role": "user", "content": "hi"}],
+                                             stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == info["anthropic_text"], text
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0, chunks[-1]
+
+
+def openai_sdk_tool_round_trip_via_anthropic_provider():
+    user = {"role": "user", "content": "look it up"}
+    chunks = list(oc.chat.completions.create(model="mock,claude-test", tools=[TOOL_OPENAI], messages=[user], stream=True))
+    args = "".join(tc.function.arguments or "" for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or []))
+    first = next(tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or []) if tc.id)
+    assert (first.function.name, json.loads(args)) == ("lookup", {"query": "mock"}), (first, args)
+    assert any(c.choices and c.choices[0].finish_reason == "tool_calls" for c in chunks)
+    r = oc.chat.completions.create(model="mock,claude-test", tools=[TOOL_OPENAI], messages=[
+        user,
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": first.id, "type": "function", "function": {"name": "lookup", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": first.id, "content": "42"},
+    ])
+    assert r.choices[0].message.content == info["anthropic_text"], r
+    sent = json.loads(stats()["anthropic"]["last_body"])
+    assert sent["messages"][1]["content"][0] == {"type": "tool_use", "id": first.id, "name": "lookup",
+                                                 "input": {"query": "mock"}}, sent
+    assert sent["messages"][2]["content"][0]["type"] == "tool_result", sent
+
+
 for name, fn in [
     ("anthropic SDK: messages.create", anthropic_plain),
     ("anthropic SDK: messages.stream", anthropic_stream),
@@ -125,6 +202,12 @@ for name, fn in [
     ("anthropic SDK: unknown provider -> 400", unknown_provider_is_400),
     ("curl: /health with and without the key", curl_health),
     ("curl: OpenAI-shaped error", curl_error_shape),
+    ("anthropic SDK -> OpenAI-format provider: messages.create", anthropic_sdk_to_openai_provider),
+    ("anthropic SDK -> OpenAI-format provider: messages.stream", anthropic_sdk_stream_from_openai_provider),
+    ("anthropic SDK -> OpenAI-format provider: tool call round trip", anthropic_sdk_tool_round_trip_via_openai_provider),
+    ("openai SDK -> Anthropic provider: chat.completions.create", openai_sdk_to_anthropic_provider),
+    ("openai SDK -> Anthropic provider: stream with usage", openai_sdk_stream_from_anthropic_provider),
+    ("openai SDK -> Anthropic provider: tool call round trip", openai_sdk_tool_round_trip_via_anthropic_provider),
 ]:
     check(name, fn)
 

@@ -503,11 +503,14 @@ mod tests {
         let expected = Config {
             providers: c.providers.clone(),
             router_default: c.router_default.clone(),
+            router: c.router.clone(),
             api_key: c.api_key.clone(),
             pool: c.pool.clone(),
             ..Config::default()
         };
         assert_eq!(c, expected);
+        assert_eq!(c.router.default, c.router_default);
+        assert_eq!(c.router.targets().len(), 1);
     }
 
     #[test]
