@@ -26,11 +26,14 @@ pub enum CloseReason {
     Destroyed,
     /// `keepAlive` is off: one request per connection.
     KeepAliveOff,
+    /// The server sent an HTTP/2 GOAWAY: no new streams; the connection
+    /// closed when its last stream ended.
+    GoAway,
 }
 
 impl CloseReason {
     /// Every reason, in a fixed order.
-    pub const ALL: [CloseReason; 10] = [
+    pub const ALL: [CloseReason; 11] = [
         CloseReason::IdleTimeout,
         CloseReason::Lifetime,
         CloseReason::MaxRequests,
@@ -41,6 +44,7 @@ impl CloseReason {
         CloseReason::GlobalCap,
         CloseReason::Destroyed,
         CloseReason::KeepAliveOff,
+        CloseReason::GoAway,
     ];
 
     /// A snake_case name, for metrics labels.
@@ -56,6 +60,7 @@ impl CloseReason {
             CloseReason::GlobalCap => "global_cap",
             CloseReason::Destroyed => "destroyed",
             CloseReason::KeepAliveOff => "keep_alive_off",
+            CloseReason::GoAway => "goaway",
         }
     }
 
@@ -72,7 +77,7 @@ impl fmt::Display for CloseReason {
 
 /// Connections closed, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClosedCounts([u64; 10]);
+pub struct ClosedCounts([u64; CloseReason::ALL.len()]);
 
 impl ClosedCounts {
     /// Closed for `reason`.
@@ -364,7 +369,7 @@ mod tests {
         c.add(CloseReason::IdleTimeout);
         assert_eq!(c.get(CloseReason::Destroyed), 2);
         assert_eq!(c.total(), 3);
-        assert_eq!(CloseReason::ALL.len(), 10);
+        assert_eq!(CloseReason::ALL.len(), 11);
         for (i, r) in CloseReason::ALL.iter().enumerate() {
             assert_eq!(r.index(), i);
         }

@@ -148,7 +148,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         let mut step = None;
         if ks.waiters.is_empty() {
             step = take_available(ks, g, now, fx).map(Step::Ready);
-            if step.is_none() && ks.has_free_slot() {
+            if step.is_none() && ks.has_free_slot() && ks.connecting_spare() == 0 {
                 ks.connecting += 1;
                 step = Some(Step::Ready(Assignment::Slot {
                     id: g.new_id(),
@@ -168,7 +168,13 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             });
             Step::Wait(rx, wid)
         });
+        // Waiters beyond what shared connections now connecting will carry
+        // dial more connections.
+        let shared_dialing = ks.connecting_spare() > 0;
         let warm = ks.warm;
+        if shared_dialing && matches!(step, Step::Wait(..)) {
+            self.dispatch(key, now, fx);
+        }
         if can_spawn && warm {
             self.refill(key, fx);
         }
@@ -226,7 +232,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             let a = match take_available(ks, g, now, fx) {
                 Some(a) => a,
                 None => {
-                    if !ks.has_free_slot() {
+                    if !ks.has_free_slot() || ks.waiters.len() <= ks.connecting_spare() {
                         return;
                     }
                     ks.connecting += 1;
@@ -491,6 +497,32 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             self.refill(key, fx);
         } else {
             e.dead = true;
+            ks.shared_avail.retain(|x| *x != id);
+        }
+    }
+
+    /// Connection `id` takes no new requests any more (an HTTP/2 GOAWAY):
+    /// idle, it closes now; in use, when its last request ends; counted
+    /// under `reason`, not as stale.
+    pub(crate) fn conn_draining(
+        &mut self,
+        key: &K,
+        id: u64,
+        reason: CloseReason,
+        fx: &mut Effects<K, C>,
+    ) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return;
+        };
+        let Some(e) = ks.entries.get_mut(&id) else {
+            return;
+        };
+        if e.idle_key.is_some() {
+            g.remove_entry(ks, id, reason, fx);
+            self.refill(key, fx);
+        } else {
+            e.doomed = e.doomed.or(Some(reason));
             ks.shared_avail.retain(|x| *x != id);
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::counters::KeySnapshot;
+use crate::counters::{CloseReason, KeySnapshot};
 use crate::dispatch::{Hints, Outcome, Returned, Step};
 use crate::lease::{ConnectPermit, Lease};
 use crate::options::{OptionsError, PoolConfig, PoolOptions};
@@ -322,6 +322,30 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     /// is closed when released.
     pub fn connection_closed(&self, key: &K, id: u64) {
         self.shared.with(|s, fx| s.conn_closed(key, id, fx));
+    }
+
+    /// Connection `id` takes no new requests any more (the peer sent an
+    /// HTTP/2 GOAWAY): closed now if idle, else when its last request ends,
+    /// counted under `reason` (not as stale).
+    pub fn connection_draining(&self, key: &K, id: u64, reason: CloseReason) {
+        self.shared
+            .with(|s, fx| s.conn_draining(key, id, reason, fx));
+    }
+
+    /// Says `key`'s connections may be shared (HTTP/2). Until one is
+    /// established and tells its real capacity, requests that arrive while
+    /// one is connecting wait for it instead of each dialing their own
+    /// connection; after that, a request dials only when the open and
+    /// connecting connections cannot carry it. No effect once any connection
+    /// of `key` was established.
+    pub fn expect_shared(&self, key: &K) {
+        let config = &self.shared.config;
+        self.shared.with(|s, _| {
+            let ks = s.key_state(key, config);
+            if ks.capacity_hint.is_none() {
+                ks.capacity_hint = Some(usize::MAX);
+            }
+        });
     }
 
     /// Marks `key` as wanting `minFreeSockets` pre-warmed connections and

@@ -118,6 +118,11 @@ pub(crate) struct KeyState<C> {
     pub(crate) created_sum: u128,
     /// The key asked for pre-warmed connections (it was used or warmed).
     pub(crate) warm: bool,
+    /// Requests one connection of this key carries at once, as the last
+    /// connection established said; `Some(usize::MAX)` after
+    /// [`Pool::expect_shared`](crate::Pool::expect_shared) until one is
+    /// established; `None` when unknown.
+    pub(crate) capacity_hint: Option<usize>,
 }
 
 impl<C: Poolable> KeyState<C> {
@@ -134,6 +139,7 @@ impl<C: Poolable> KeyState<C> {
             counters: Counters::default(),
             created_sum: 0,
             warm: false,
+            capacity_hint: None,
         }
     }
 
@@ -144,6 +150,22 @@ impl<C: Poolable> KeyState<C> {
 
     pub(crate) fn has_free_slot(&self) -> bool {
         self.total() < self.opts.max_sockets
+    }
+
+    /// Requests that the shared connections now connecting will take
+    /// besides the ones that dial them (a pre-warm connect dials for no
+    /// request). Zero for exclusive connections. A request that finds no free
+    /// stream waits for these before it dials another connection.
+    pub(crate) fn connecting_spare(&self) -> usize {
+        match self.capacity_hint {
+            Some(c) if c > 1 => {
+                let dialing = self.connecting.saturating_sub(self.warming);
+                dialing
+                    .saturating_mul(c - 1)
+                    .saturating_add(self.warming.saturating_mul(c))
+            }
+            _ => 0,
+        }
     }
 
     pub(crate) fn snapshot(&self, now: Instant, epoch: Instant) -> KeySnapshot {
@@ -297,6 +319,7 @@ impl<K: PoolKey> Globals<K> {
         now: Instant,
     ) {
         let capacity = conn.max_concurrent().max(1);
+        ks.capacity_hint = Some(capacity);
         ks.created_sum += now.saturating_duration_since(self.epoch).as_nanos();
         ks.counters.created += 1;
         ks.entries.insert(

@@ -570,3 +570,107 @@ async fn a_shared_connection_closes_for_the_reason_it_was_doomed_with() {
     assert_eq!(s.counters.closed.get(CloseReason::ServerClosed), 0);
     assert_eq!((s.active, s.idle), (0, 0));
 }
+
+/// Spawns `n` requests for `K`; one given a slot dials for 10 ms a
+/// connection carrying `capacity` requests. Each returns its lease.
+async fn burst(
+    p: &Pool<Key, Fake>,
+    n: usize,
+    capacity: usize,
+) -> Vec<tokio::task::JoinHandle<Lease<Key, Fake>>> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let p = p.clone();
+            tokio::spawn(async move {
+                match p.acquire(&K).await.unwrap() {
+                    Acquired::Ready(l) => l,
+                    Acquired::Connect(permit) => {
+                        sleep(Duration::from_millis(10)).await;
+                        let (mut c, _) = Fake::new();
+                        c.capacity = capacity;
+                        permit.complete(c)
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let every task reach the pool (no time passes).
+    for _ in 0..n + 10 {
+        tokio::task::yield_now().await;
+    }
+    tasks
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_on_a_shared_key_dials_only_what_the_streams_need() {
+    let p = pool(PoolOptions {
+        max_sockets: 10,
+        ..Default::default()
+    });
+    p.expect_shared(&K);
+    let tasks = burst(&p, 250, 100).await;
+    // Capacity unknown: one dial, everyone else waits for it.
+    let s = snap(&p);
+    assert_eq!((s.connecting, s.waiters), (1, 249), "{s:?}");
+    let mut leases = Vec::new();
+    for t in tasks {
+        leases.push(t.await.unwrap());
+    }
+    let s = snap(&p);
+    assert_eq!(
+        s.counters.created, 3,
+        "250 requests at 100 a connection: {s:?}"
+    );
+    assert_eq!((s.active, s.waiters, s.connecting), (3, 0, 0));
+    assert_eq!(s.counters.requests, 250);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exclusive_first_connection_lets_the_waiters_dial() {
+    let p = pool(PoolOptions {
+        max_sockets: 10,
+        ..Default::default()
+    });
+    p.expect_shared(&K);
+    let tasks = burst(&p, 4, 1).await;
+    let s = snap(&p);
+    assert_eq!((s.connecting, s.waiters), (1, 3), "{s:?}");
+    let mut leases = Vec::new();
+    for t in tasks {
+        leases.push(t.await.unwrap());
+    }
+    let s = snap(&p);
+    assert_eq!(
+        (s.counters.created, s.active),
+        (4, 4),
+        "HTTP/1.1 after all: {s:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_draining_connection_takes_no_new_request_and_closes_as_goaway() {
+    let p = pool(PoolOptions::default());
+    let Acquired::Connect(permit) = p.acquire(&K).await.unwrap() else {
+        panic!()
+    };
+    let (mut conn, _open) = Fake::new();
+    conn.capacity = 10;
+    let first = permit.complete(conn);
+    let id = first.info().id;
+    p.connection_draining(&K, id, CloseReason::GoAway);
+    assert!(matches!(p.acquire(&K).await.unwrap(), Acquired::Connect(_)));
+    first.release();
+    let s = snap(&p);
+    assert_eq!(s.counters.closed.get(CloseReason::GoAway), 1);
+    assert_eq!((s.active, s.idle, s.counters.stale), (0, 0, 0));
+
+    // An idle one closes at once.
+    let lease = get(&p, &K).await;
+    let id = lease.info().id;
+    lease.release();
+    assert_eq!(snap(&p).idle, 1);
+    p.connection_draining(&K, id, CloseReason::GoAway);
+    let s = snap(&p);
+    assert_eq!(s.counters.closed.get(CloseReason::GoAway), 2);
+    assert_eq!((s.idle, s.counters.stale), (0, 0));
+}
