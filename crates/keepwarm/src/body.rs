@@ -2,6 +2,8 @@
 //! Read to the end, the connection goes back to the pool (unless the server
 //! said close); dropped early, errored or timed out, the connection closes.
 //! A pause longer than the inactivity `timeout` between frames fails it.
+//! An HTTP/2 body ends only its stream, never the connection: dropped early
+//! or failed, the stream is reset and its slot freed.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,18 +17,31 @@ use hyper::body::Incoming;
 use keepwarm_pool::{CloseReason, Lease};
 use tokio::time::{Instant, Sleep};
 
-use crate::conn::Http1Conn;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 use crate::error::{Error, Kind};
+use crate::http2::body::H2Body;
 use crate::key::Key;
+use crate::pooled::Conn;
 
 /// How long a finished exchange may take to leave its connection ready
 /// before the connection is closed instead of pooled.
 const READY_GRACE: Duration = Duration::from_secs(1);
 
+/// The stream underneath.
+enum Inner {
+    /// HTTP/1.1; the lease is in `ResponseBody::lease`.
+    H1(Incoming),
+    /// HTTP/2; the stream holds its own lease.
+    H2(Box<H2Body>),
+    /// An HTTP/2 stream that failed: reset and given back.
+    Ended,
+}
+
 /// The body of a response. Implements [`http_body::Body`].
 pub struct ResponseBody {
-    inner: Incoming,
-    lease: Option<Lease<Key, Http1Conn>>,
+    inner: Inner,
+    lease: Option<Lease<Key, Conn>>,
     key: Key,
     server_closes: bool,
     timeout: Duration,
@@ -37,7 +52,7 @@ impl std::fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseBody")
             .field("key", &self.key)
-            .field("done", &self.lease.is_none())
+            .field("done", &!self.active())
             .finish()
     }
 }
@@ -45,22 +60,46 @@ impl std::fmt::Debug for ResponseBody {
 impl ResponseBody {
     pub(crate) fn new(
         inner: Incoming,
-        lease: Lease<Key, Http1Conn>,
+        lease: Lease<Key, Conn>,
         server_closes: bool,
         timeout: Duration,
     ) -> ResponseBody {
         let mut body = ResponseBody {
-            inner,
+            inner: Inner::H1(inner),
             key: lease.key().clone(),
             lease: Some(lease),
             server_closes,
             timeout,
             sleep: None,
         };
-        if body.inner.is_end_stream() {
+        if body.is_end_stream() {
             body.finish();
         }
         body
+    }
+
+    /// An HTTP/2 stream's body.
+    pub(crate) fn h2(inner: H2Body, key: Key, timeout: Duration) -> ResponseBody {
+        let mut body = ResponseBody {
+            inner: Inner::H2(Box::new(inner)),
+            key,
+            lease: None,
+            server_closes: false,
+            timeout,
+            sleep: None,
+        };
+        if body.is_end_stream() {
+            body.finish();
+        }
+        body
+    }
+
+    /// Still holding a connection (or a stream on one).
+    fn active(&self) -> bool {
+        match &self.inner {
+            Inner::H2(b) => b.guard.lease().is_some(),
+            _ => self.lease.is_some(),
+        }
     }
 
     /// Reads the whole body.
@@ -70,28 +109,45 @@ impl ResponseBody {
 
     /// The response ended cleanly: pool the connection if allowed.
     fn finish(&mut self) {
+        if let Inner::H2(b) = &mut self.inner {
+            b.guard.done();
+            return;
+        }
         let Some(mut lease) = self.lease.take() else {
             return;
         };
         if self.server_closes {
             lease.close(CloseReason::ServerClosed);
-        } else if lease.conn().sender.is_ready() || lease.conn().sender.is_closed() {
-            // Closed: the pool sees it and counts it as a server close.
-            lease.release();
-        } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        } else if let Conn::H1(c) = lease.conn() {
+            if c.sender.is_ready() || c.sender.is_closed() {
+                // Closed: the pool sees it and counts it as a server close.
+                lease.release();
+                return;
+            }
+            let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                lease.close(CloseReason::Error);
+                return;
+            };
             rt.spawn(async move {
-                let ready = std::future::poll_fn(|cx| lease.conn_mut().sender.poll_ready(cx));
+                let ready = std::future::poll_fn(|cx| match lease.conn_mut() {
+                    Conn::H1(c) => c.sender.poll_ready(cx),
+                    Conn::H2(_) => std::task::Poll::Ready(Ok(())),
+                });
                 match tokio::time::timeout(READY_GRACE, ready).await {
                     Ok(Ok(())) => lease.release(),
                     _ => lease.close(CloseReason::Error),
                 }
             });
         } else {
-            lease.close(CloseReason::Error);
+            lease.release();
         }
     }
 
     fn fail(&mut self, reason: CloseReason) {
+        if matches!(self.inner, Inner::H2(_)) {
+            // Resets the stream, then frees its slot.
+            self.inner = Inner::Ended;
+        }
         if let Some(lease) = self.lease.take() {
             lease.close(reason);
         }
@@ -107,9 +163,16 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let polled = match &mut this.inner {
+            Inner::H1(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+            Inner::H2(b) => b.poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
+            Inner::Ended => Poll::Ready(None),
+        };
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
-                if this.inner.is_end_stream() {
+                if this.is_end_stream() {
                     this.finish();
                 } else if let Some(s) = this.sleep.as_mut() {
                     s.as_mut().reset(Instant::now() + this.timeout);
@@ -121,7 +184,7 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Err(Error::new(
                     Kind::Body,
                     format!("reading the response body from {} failed", this.key),
-                    Some(Box::new(e)),
+                    Some(e),
                 ))))
             }
             Poll::Ready(None) => {
@@ -129,7 +192,7 @@ impl Body for ResponseBody {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.lease.is_none() {
+                if !this.active() {
                     return Poll::Pending;
                 }
                 let timeout = this.timeout;
@@ -152,10 +215,17 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::H1(b) => b.is_end_stream(),
+            Inner::H2(b) => b.is_end_stream(),
+            Inner::Ended => true,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::H1(b) => b.size_hint(),
+            _ => SizeHint::default(),
+        }
     }
 }

@@ -10,6 +10,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::client::{Client, ClientOptions};
 use crate::error::Error;
+use crate::protocol::Protocol;
 
 /// Builds a [`Client`]. Options use the names of Node's `http.Agent` /
 /// `agentkeepalive` in their docs (`maxSockets`, …). A bad setting is
@@ -144,7 +145,8 @@ impl ClientBuilder {
     }
 
     /// `keepAliveMsecs`: initial delay of TCP keep-alive probes on pooled
-    /// sockets. Default 60 s.
+    /// sockets, and how long an HTTP/2 connection goes without streams
+    /// before it is PINGed. Default 60 s.
     pub fn keep_alive_msecs(mut self, d: Duration) -> Self {
         self.opts.keep_alive_msecs = d;
         self
@@ -154,6 +156,30 @@ impl ClientBuilder {
     /// safe-retry rules. Default 3.
     pub fn max_retries(mut self, n: u32) -> Self {
         self.opts.max_retries = n;
+        self
+    }
+
+    /// `protocol`: HTTP/1.1, HTTP/2, or whatever the server picks in ALPN
+    /// over TLS (see [`Protocol`]). Default [`Protocol::Auto`].
+    pub fn protocol(mut self, p: Protocol) -> Self {
+        self.opts.protocol = p;
+        self
+    }
+
+    /// `maxConcurrentStreams`: most streams on one HTTP/2 connection, below
+    /// the server's `SETTINGS_MAX_CONCURRENT_STREAMS`. When every connection
+    /// is full another opens, up to `maxSockets`. Default `None`: the
+    /// server's limit (100 when it sets none).
+    pub fn max_concurrent_streams(mut self, n: Option<u32>) -> Self {
+        self.opts.max_concurrent_streams = n;
+        self
+    }
+
+    /// How long an HTTP/2 PING (sent after `keepAliveMsecs` without streams)
+    /// may go unanswered before the connection is dropped as dead.
+    /// Default 20 s.
+    pub fn http2_ping_timeout(mut self, d: Duration) -> Self {
+        self.opts.ping_timeout = d;
         self
     }
 
@@ -196,12 +222,18 @@ impl ClientBuilder {
             ("timeout", Some(self.opts.timeout)),
             ("responseHeaderTimeout", self.opts.response_header_timeout),
             ("keepAliveMsecs", Some(self.opts.keep_alive_msecs)),
+            ("http2PingTimeout", Some(self.opts.ping_timeout)),
         ] {
             if d.is_some_and(|d| d.is_zero()) {
                 return Err(Error::builder(format!(
                     "invalid client setting {name}: must be greater than 0"
                 )));
             }
+        }
+        if self.opts.max_concurrent_streams == Some(0) {
+            return Err(Error::builder(
+                "invalid client setting maxConcurrentStreams: must be at least 1, got 0",
+            ));
         }
         let tls = match self.tls {
             Some(t) => t,

@@ -18,11 +18,16 @@ use rustls::ClientConfig;
 
 use crate::body::ResponseBody;
 use crate::builder::ClientBuilder;
-use crate::conn::{self, Http1Conn};
+use crate::conn;
+use crate::conn_stats::{ConnStats, H2Counts, Registry};
+use crate::http2::send::Failure;
 use crate::error::{Error, Kind};
 use crate::hints;
+use crate::http2;
 use crate::info::{ConnectionInfo, Handshake};
-use crate::key::Key;
+use crate::key::{Key, Scheme};
+use crate::pooled::Conn;
+use crate::protocol::Protocol;
 
 /// Options of the client that are not pool options.
 #[derive(Clone, Debug)]
@@ -32,6 +37,9 @@ pub(crate) struct ClientOptions {
     pub(crate) response_header_timeout: Option<Duration>,
     pub(crate) keep_alive_msecs: Duration,
     pub(crate) max_retries: u32,
+    pub(crate) protocol: Protocol,
+    pub(crate) max_concurrent_streams: Option<u32>,
+    pub(crate) ping_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -42,6 +50,9 @@ impl Default for ClientOptions {
             response_header_timeout: None,
             keep_alive_msecs: Duration::from_secs(60),
             max_retries: 3,
+            protocol: Protocol::Auto,
+            max_concurrent_streams: None,
+            ping_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -60,7 +71,8 @@ pub struct TlsCounts {
     pub resumed: u64,
 }
 
-/// One key's numbers: the pool's counters and gauges plus TLS handshakes.
+/// One key's numbers: the pool's counters and gauges, TLS handshakes,
+/// HTTP/2 counters and the open connections.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KeyStats {
     /// The key.
@@ -69,16 +81,47 @@ pub struct KeyStats {
     pub pool: KeySnapshot,
     /// TLS handshakes on this key's connections.
     pub tls: TlsCounts,
+    /// HTTP/2 counters (all zero for an HTTP/1.1-only key).
+    pub h2: H2Counts,
+    /// Open connections: protocol and open streams, by id.
+    pub connections: Vec<ConnStats>,
 }
 
 pub(crate) struct ClientInner {
-    pub(crate) pool: Pool<Key, Http1Conn>,
-    pub(crate) tls: Arc<ClientConfig>,
+    pub(crate) pool: Pool<Key, Conn>,
+    /// The TLS configuration with ALPN for `Auto`, `Http1`, `Http2`; clones
+    /// of one, sharing its session cache.
+    tls: [Arc<ClientConfig>; 3],
     pub(crate) opts: ClientOptions,
     tls_counts: Mutex<HashMap<Key, TlsCounts>>,
+    pub(crate) registry: Registry,
 }
 
 impl ClientInner {
+    /// The protocol to speak with `key`'s origin.
+    pub(crate) fn protocol_for(&self, _key: &Key) -> Protocol {
+        self.opts.protocol
+    }
+
+    /// The TLS configuration offering `protocol` in ALPN.
+    pub(crate) fn tls_for(&self, protocol: Protocol) -> Arc<ClientConfig> {
+        let i = match protocol {
+            Protocol::Auto => 0,
+            Protocol::Http1 => 1,
+            Protocol::Http2 => 2,
+        };
+        self.tls[i].clone()
+    }
+
+    /// Connections of `key` may be HTTP/2.
+    fn may_share(&self, key: &Key) -> bool {
+        match self.protocol_for(key) {
+            Protocol::Http2 => true,
+            Protocol::Auto => key.scheme == Scheme::Https,
+            Protocol::Http1 => false,
+        }
+    }
+
     pub(crate) fn count_handshake(&self, key: &Key, kind: Handshake) {
         let mut m = self.tls_counts.lock().unwrap_or_else(|e| e.into_inner());
         let c = m.entry(key.clone()).or_default();
@@ -93,8 +136,8 @@ impl ClientInner {
 /// Opens pre-warm connections for the pool (`minFreeSockets`).
 struct Prewarm(Weak<ClientInner>);
 
-impl Connector<Key, Http1Conn> for Prewarm {
-    fn connect(&self, key: Key, id: u64) -> ConnectFuture<Http1Conn> {
+impl Connector<Key, Conn> for Prewarm {
+    fn connect(&self, key: Key, id: u64) -> ConnectFuture<Conn> {
         let client = self.0.clone();
         Box::pin(async move {
             conn::open(&client, &key, id)
@@ -175,11 +218,21 @@ impl Client {
         let inner = Arc::new_cyclic(|me: &Weak<ClientInner>| {
             let pool = Pool::with_connector(config, Arc::new(Prewarm(me.clone())))
                 .expect("validated by the builder");
+            let with_alpn = |p: Protocol| {
+                let mut c = (*tls).clone();
+                c.alpn_protocols = p.alpn();
+                Arc::new(c)
+            };
             ClientInner {
                 pool,
-                tls,
+                tls: [
+                    with_alpn(Protocol::Auto),
+                    with_alpn(Protocol::Http1),
+                    with_alpn(Protocol::Http2),
+                ],
                 opts,
                 tls_counts: Mutex::new(HashMap::new()),
+                registry: Registry::default(),
             }
         });
         Client { inner }
@@ -236,6 +289,9 @@ impl Client {
         });
         let mut retries = 0u32;
         let mut req = build(parts.method, parts.uri, parts.headers, body.clone());
+        if self.inner.may_share(&key) {
+            self.inner.pool.expect_shared(&key);
+        }
         loop {
             let mut lease = self.checkout(&key).await?;
             let reused = lease.info().reused;
@@ -244,8 +300,43 @@ impl Client {
                 .opts
                 .response_header_timeout
                 .unwrap_or(self.inner.opts.timeout);
+            let h1 = match lease.conn_mut() {
+                Conn::H1(c) => &mut c.sender,
+                Conn::H2(c) => {
+                    let conn = c.clone();
+                    let head = http2::send::head(&key, req.method(), req.uri(), req.headers())?;
+                    let sent = http2::send::send(
+                        &self.inner,
+                        &key,
+                        lease,
+                        conn,
+                        head,
+                        body.clone(),
+                        header_timeout,
+                        idempotent,
+                    )
+                    .await;
+                    match sent {
+                        Ok(resp) => return Ok(self.wrap_h2(&key, resp, retries)),
+                        Err(Failure::Refused(_)) if retries < self.inner.opts.max_retries => {
+                            retries += 1;
+                            self.inner.registry.count(&key, |c| c.retried += 1);
+                            self.inner.pool.record_retry(&key);
+                            continue;
+                        }
+                        Err(Failure::Retry(_)) if retries < self.inner.opts.max_retries => {
+                            retries += 1;
+                            self.inner.pool.record_retry(&key);
+                            continue;
+                        }
+                        Err(Failure::Refused(e) | Failure::Retry(e) | Failure::Fatal(e)) => {
+                            return Err(e)
+                        }
+                    }
+                }
+            };
             let sent = {
-                let fut = lease.conn_mut().sender.try_send_request(req);
+                let fut = h1.try_send_request(req);
                 tokio::time::timeout(header_timeout, fut).await
             };
             let mut err = match sent {
@@ -288,7 +379,7 @@ impl Client {
         }
     }
 
-    async fn checkout(&self, key: &Key) -> Result<Lease<Key, Http1Conn>, Error> {
+    async fn checkout(&self, key: &Key) -> Result<Lease<Key, Conn>, Error> {
         match self.inner.pool.acquire(key).await {
             Ok(Acquired::Ready(lease)) => Ok(lease),
             Ok(Acquired::Connect(permit)) => {
@@ -326,10 +417,33 @@ impl Client {
         }
     }
 
+    fn wrap_h2(
+        &self,
+        key: &Key,
+        resp: Response<http2::body::H2Body>,
+        retries: u32,
+    ) -> Response<ResponseBody> {
+        let (mut parts, body) = resp.into_parts();
+        if let Some(lease) = body.guard.lease() {
+            let i = *lease.info();
+            parts.extensions.insert(ConnectionInfo {
+                id: i.id,
+                reused: i.reused,
+                requests_before: i.requests_before,
+                idle_for: i.idle_for,
+                age: i.age,
+                handshake: lease.conn().handshake(),
+                retries,
+            });
+        }
+        let body = ResponseBody::h2(body, key.clone(), self.inner.opts.timeout);
+        Response::from_parts(parts, body)
+    }
+
     fn wrap(
         &self,
         resp: Response<hyper::body::Incoming>,
-        mut lease: Lease<Key, Http1Conn>,
+        mut lease: Lease<Key, Conn>,
         retries: u32,
     ) -> Response<ResponseBody> {
         let h = hints::read(resp.version(), resp.headers());
@@ -346,7 +460,7 @@ impl Client {
             requests_before: i.requests_before,
             idle_for: i.idle_for,
             age: i.age,
-            handshake: lease.conn().handshake,
+            handshake: lease.conn().handshake(),
             retries,
         };
         let (mut parts, incoming) = resp.into_parts();
@@ -375,6 +489,8 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let h2 = self.inner.registry.h2_counts();
+        let mut conns = self.inner.registry.connections();
         let mut v: Vec<KeyStats> = self
             .inner
             .pool
@@ -382,6 +498,8 @@ impl Client {
             .into_iter()
             .map(|(key, pool)| KeyStats {
                 tls: tls.get(&key).copied().unwrap_or_default(),
+                h2: h2.get(&key).copied().unwrap_or_default(),
+                connections: conns.remove(&key).unwrap_or_default(),
                 key,
                 pool,
             })

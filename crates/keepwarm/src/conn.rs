@@ -1,5 +1,6 @@
-//! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE), TLS, the HTTP/1.1
-//! handshake, and the task that drives it and tells the pool when it ends.
+//! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE), TLS with ALPN,
+//! then the HTTP/1.1 handshake (here) or HTTP/2's (`http2::conn`), and the
+//! task that drives it and tells the pool when it ends.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -8,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use keepwarm_pool::Poolable;
 use rustls::pki_types::ServerName;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
@@ -17,17 +17,13 @@ use crate::client::ClientInner;
 use crate::error::{Error, Kind};
 use crate::info::Handshake;
 use crate::key::{Key, Scheme};
+use crate::pooled::Conn;
+use crate::protocol::Protocol;
 
 /// An HTTP/1.1 connection as the pool holds it.
 pub(crate) struct Http1Conn {
     pub(crate) sender: SendRequest<Full<Bytes>>,
     pub(crate) handshake: Handshake,
-}
-
-impl Poolable for Http1Conn {
-    fn is_open(&self) -> bool {
-        !self.sender.is_closed()
-    }
 }
 
 async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
@@ -77,15 +73,23 @@ pub(crate) async fn open(
     client: &Weak<ClientInner>,
     key: &Key,
     id: u64,
-) -> Result<Http1Conn, Error> {
+) -> Result<Conn, Error> {
     let inner = client
         .upgrade()
         .ok_or_else(|| Error::builder("the client was dropped"))?;
     let connect_timeout = inner.opts.connect_timeout;
+    let protocol = inner.protocol_for(key);
     let work = async {
         let stream = tcp(key, inner.opts.keep_alive_msecs).await?;
         match key.scheme {
-            Scheme::Http => handshake(client, key, id, TokioIo::new(stream), Handshake::None).await,
+            Scheme::Http if protocol == Protocol::Http2 => {
+                crate::http2::conn::handshake(client, key, id, stream, Handshake::None)
+                    .await
+                    .map(Conn::H2)
+            }
+            Scheme::Http => handshake(client, key, id, TokioIo::new(stream), Handshake::None)
+                .await
+                .map(Conn::H1),
             Scheme::Https => {
                 let name = ServerName::try_from(key.host.to_string()).map_err(|e| {
                     Error::invalid_url(format!(
@@ -93,7 +97,7 @@ pub(crate) async fn open(
                         key.host
                     ))
                 })?;
-                let tls = tokio_rustls::TlsConnector::from(inner.tls.clone())
+                let tls = tokio_rustls::TlsConnector::from(inner.tls_for(protocol))
                     .connect(name, stream)
                     .await
                     .map_err(|e| tls_error(key, e))?;
@@ -102,7 +106,23 @@ pub(crate) async fn open(
                     _ => Handshake::Full,
                 };
                 inner.count_handshake(key, kind);
-                handshake(client, key, id, TokioIo::new(tls), kind).await
+                // The ALPN branch: the server picked the protocol.
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                if h2 {
+                    crate::http2::conn::handshake(client, key, id, tls, kind)
+                        .await
+                        .map(Conn::H2)
+                } else if protocol == Protocol::Http2 {
+                    Err(Error::new(
+                        Kind::Connect,
+                        format!("{key} did not agree to HTTP/2 in ALPN (protocol is http2)"),
+                        None,
+                    ))
+                } else {
+                    handshake(client, key, id, TokioIo::new(tls), kind)
+                        .await
+                        .map(Conn::H1)
+                }
             }
         }
     };
@@ -134,12 +154,16 @@ where
                 Some(Box::new(e)),
             )
         })?;
+    if let Some(c) = client.upgrade() {
+        c.registry.opened(key, id, None);
+    }
     let (client, key) = (client.clone(), key.clone());
     tokio::spawn(async move {
         // Ends when the peer closes, on an error, on unexpected bytes while
         // idle, or when the pool drops the sender.
         let _ = conn.await;
         if let Some(c) = client.upgrade() {
+            c.registry.closed(id);
             c.pool.connection_closed(&key, id);
         }
     });

@@ -30,19 +30,25 @@ mod body;
 mod builder;
 mod client;
 mod conn;
+mod conn_stats;
 mod error;
 mod hints;
+mod http2;
 mod info;
 mod key;
+mod pooled;
+mod protocol;
 mod tls;
 
 pub use body::ResponseBody;
 pub use builder::ClientBuilder;
 pub use client::{Client, KeyStats, Label, TlsCounts};
+pub use conn_stats::{ConnStats, H2Counts};
 pub use error::Error;
 pub use info::{ConnectionInfo, Handshake};
 pub use keepwarm_pool::{CloseReason, ConnectionSnapshot, DestroyReport, KeySnapshot, PoolOptions};
 pub use key::{Key, Scheme};
+pub use protocol::{ConnProtocol, Protocol};
 pub use rustls;
 pub use rustls_pki_types::CertificateDer;
 
