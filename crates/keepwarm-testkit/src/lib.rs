@@ -8,8 +8,12 @@
 //! response ([`Reply`], optionally streamed piece by piece).
 //! [`MockProvider`] builds on that: a mock Anthropic or OpenAI API (JSON and
 //! SSE streaming). [`LatencyShim`] is a TCP relay that adds one-way latency.
+//! [`H2Server`] is an HTTP/2 server (h2c or TLS with ALPN `h2`) that counts
+//! connections, streams, GOAWAYs and refused streams.
 
 mod conn;
+mod h2server;
+mod h2stats;
 mod http1;
 mod knobs;
 mod mock;
@@ -19,6 +23,8 @@ mod stats;
 mod tls;
 mod upstream;
 
+pub use h2server::{H2Server, H2ServerBuilder};
+pub use h2stats::H2Stats;
 pub use knobs::{KnobSettings, Knobs};
 pub use mock::{
     anthropic_sse_body, openai_sse_body, MockApi, MockProvider, MockProviderBuilder,

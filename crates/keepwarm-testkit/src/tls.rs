@@ -50,6 +50,15 @@ impl SelfSigned {
     /// # Panics
     /// If rustls rejects the configuration.
     pub(crate) fn server_config(&self) -> Arc<ServerConfig> {
+        self.server_config_with_alpn(vec![b"http/1.1".to_vec()])
+    }
+
+    /// [`server_config`](Self::server_config) offering these ALPN
+    /// protocols instead.
+    ///
+    /// # Panics
+    /// If rustls rejects the configuration.
+    pub(crate) fn server_config_with_alpn(&self, alpn: Vec<Vec<u8>>) -> Arc<ServerConfig> {
         install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = ServerConfig::builder_with_provider(provider)
@@ -61,7 +70,7 @@ impl SelfSigned {
                 PrivateKeyDer::Pkcs8(self.key.clone_key()),
             )
             .expect("rustls: server certificate");
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn;
         config.ticketer = rustls::crypto::ring::Ticketer::new().expect("rustls: ticketer");
         Arc::new(config)
     }

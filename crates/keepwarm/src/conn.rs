@@ -56,24 +56,24 @@ async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
     ))
 }
 
-fn tls_error(key: &Key, e: std::io::Error) -> Error {
+fn tls_error(key: &Key, e: std::io::Error, protocol: Protocol) -> Error {
     let is_tls = e
         .get_ref()
         .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
     let kind = if is_tls { Kind::Tls } else { Kind::Connect };
     Error::new(
         kind,
-        format!("TLS handshake with {key} failed"),
+        if protocol == Protocol::Http2 {
+            format!("TLS handshake with {key} failed (protocol http2 offers ALPN h2 only)")
+        } else {
+            format!("TLS handshake with {key} failed")
+        },
         Some(Box::new(e)),
     )
 }
 
 /// Opens connection `id` for `key` and spawns its driver task.
-pub(crate) async fn open(
-    client: &Weak<ClientInner>,
-    key: &Key,
-    id: u64,
-) -> Result<Conn, Error> {
+pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Result<Conn, Error> {
     let inner = client
         .upgrade()
         .ok_or_else(|| Error::builder("the client was dropped"))?;
@@ -100,7 +100,7 @@ pub(crate) async fn open(
                 let tls = tokio_rustls::TlsConnector::from(inner.tls_for(protocol))
                     .connect(name, stream)
                     .await
-                    .map_err(|e| tls_error(key, e))?;
+                    .map_err(|e| tls_error(key, e, protocol))?;
                 let kind = match tls.get_ref().1.handshake_kind() {
                     Some(rustls::HandshakeKind::Resumed) => Handshake::Resumed,
                     _ => Handshake::Full,

@@ -149,7 +149,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
         if !self.state.going_away() {
             if let Some(Poll::Ready(Err(e))) = self.probe.as_mut().map(|p| p.poll_ready(cx)) {
                 if e.is_go_away() && e.is_remote() {
-                    self.state.goaway.store(true, std::sync::atomic::Ordering::Release);
+                    self.state
+                        .goaway
+                        .store(true, std::sync::atomic::Ordering::Release);
                     return Poll::Ready(Step::GoAway);
                 }
             }
@@ -218,7 +220,9 @@ async fn run<T: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         }
     };
     let state = d.state.clone();
-    state.closed.store(true, std::sync::atomic::Ordering::Release);
+    state
+        .closed
+        .store(true, std::sync::atomic::Ordering::Release);
     // Closes the socket (a PING timeout leaves a connection nobody answers).
     drop(d);
     let Some(c) = client.upgrade() else {

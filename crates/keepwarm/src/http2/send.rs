@@ -34,7 +34,12 @@ pub(crate) enum Failure {
 
 /// The request head for HTTP/2: an absolute URI (`:scheme`, `:authority`)
 /// and no connection-specific headers.
-pub(crate) fn head(key: &Key, method: &Method, path: &Uri, headers: &HeaderMap) -> Result<Request<()>, Error> {
+pub(crate) fn head(
+    key: &Key,
+    method: &Method,
+    path: &Uri,
+    headers: &HeaderMap,
+) -> Result<Request<()>, Error> {
     let pq = path.path_and_query().map_or("/", |p| p.as_str());
     let uri = format!("{}://{}{}", key.scheme.as_str(), key.host_header(), pq)
         .parse::<Uri>()
