@@ -6,7 +6,7 @@ use std::time::Duration;
 use keepwarm_testkit::{KnobSettings, Upstream};
 use rand::{Rng, SeedableRng};
 
-use crate::support::{builder_for, eventually, get, only};
+use crate::support::{builder_for, eventually, get};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_randomly_cancelled_requests_leave_the_pool_clean() {
