@@ -2,7 +2,8 @@
 //! mock provider and the gateway in front of them (APIKEY `gw-test-key`),
 //! prints one JSON line with the addresses and the mocks' reply text, then
 //! answers `stats` lines on stdin with the mocks' own counts, until stdin
-//! closes.
+//! closes. Bare model names (Claude Code's) go to the OpenAI-format mock
+//! (`Router.default` is `oai,gpt-test`), for `tests/claude/run.sh`.
 //!
 //! Run: `cargo run -p keepwarm-gateway --example sdk_fixture`
 
@@ -22,7 +23,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
       "Providers": [
         {"name": "mock", "api_base_url": "$A_URL", "api_key": "$A_KEY", "models": ["claude-test"]},
         {"name": "oai", "api_base_url": "$O_URL", "api_key": "$O_KEY", "models": ["gpt-test"]}
-      ]
+      ],
+      "Router": {"default": "oai,gpt-test"}
     }"#;
     let vars = [
         ("A_URL", anthropic.endpoint()),

@@ -209,6 +209,16 @@ fn message(m: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateE
             out.push(json!({"role": role, "content": s}));
             Ok(())
         }
+        // Claude Code sends system turns inside `messages` too: keep them as such.
+        ("system", c) => {
+            let Some(m) = system_message(c)
+                .map_err(|e| TranslateError::new(format!("{path}.content"), e.message))?
+            else {
+                return Ok(());
+            };
+            out.push(m);
+            Ok(())
+        }
         ("user", Value::Array(blocks)) => user_blocks(blocks, path, out),
         ("assistant", Value::Array(blocks)) => assistant_blocks(blocks, path, out),
         ("user" | "assistant", other) => Err(TranslateError::new(
@@ -220,7 +230,7 @@ fn message(m: &Value, path: &str, out: &mut Vec<Value>) -> Result<(), TranslateE
         )),
         (other, _) => Err(TranslateError::new(
             format!("{path}.role"),
-            format!("expected \"user\" or \"assistant\", got {other:?}"),
+            format!("expected \"user\", \"assistant\" or \"system\", got {other:?}"),
         )),
     }
 }
@@ -397,8 +407,13 @@ mod tests {
                 "stream": true, "stream_options": {"include_usage": true}
             })
         );
-        let out = tr(json!({"system": "s", "messages": []}));
-        assert_eq!(out["messages"], json!([{"role": "system", "content": "s"}]));
+        let out = tr(
+            json!({"system": "s", "messages": [{"role": "system", "content": [{"type": "text", "text": "t"}]}]}),
+        );
+        assert_eq!(
+            out["messages"],
+            json!([{"role": "system", "content": "s"}, {"role": "system", "content": "t"}])
+        );
         let out = tr(
             json!({"system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}], "messages": []}),
         );
@@ -499,7 +514,7 @@ mod tests {
         let cases = [
             (json!({"messages": 3}), "messages: expected an array, got a number"),
             (json!({}), "messages: is required"),
-            (json!({"messages": [{"role": "system", "content": "x"}]}), "messages[0].role: expected \"user\" or \"assistant\", got \"system\""),
+            (json!({"messages": [{"role": "tool", "content": "x"}]}), "messages[0].role: expected \"user\", \"assistant\" or \"system\", got \"tool\""),
             (json!({"messages": [{"role": "user", "content": [{"type": "document"}]}]}),
              "messages[0].content[0].type: block type Some(\"document\") cannot be sent to an OpenAI-format provider"),
             (json!({"messages": [], "tool_choice": {"type": "tool"}}), "tool_choice.name: expected a string"),
