@@ -187,6 +187,12 @@ with sync_playwright() as pw:
         assert bars == 30, bars
         label = page.locator('section[data-provider="mock"] svg[data-chart="latency"]').get_attribute("aria-label")
         assert "p50" in label and "p99" in label, label
+        # The latest latency shown is the newest slot with traffic in /details.
+        last = [pt for pt in mock["recent"]["points"] if pt["p50Ms"] is not None][-1]
+        sec = page.locator('section[data-provider="mock"]')
+        for field, key in (("p50Now", "p50Ms"), ("p99Now", "p99Ms")):
+            shown = sec.locator(f'[data-field="{field}"]').text_content()
+            assert shown.endswith(" ms") and abs(float(shown[:-3]) - last[key]) <= 0.05, (shown, last)
 
     def screenshot():
         page.screenshot(path=SHOT, full_page=True)

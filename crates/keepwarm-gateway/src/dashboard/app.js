@@ -207,12 +207,18 @@ function providerSection(name) {
   sec.appendChild(dl);
   sec.appendChild(el("ul", { class: "issues", "data-field": "issues" }));
   const charts = el("div", { class: "charts" });
-  charts.appendChild(chartFigure("rps", "Requests per second, last 5 minutes (10 s slots)"));
+  const rps = chartFigure("rps", "Requests per second, last 5 minutes (10 s slots): ");
+  rps.querySelector("figcaption").appendChild(el("span", { "data-field": "rpsNow" }, "–"));
+  charts.appendChild(rps);
   const lat = chartFigure("latency", "Latency, last 5 minutes: ");
   const cap = lat.querySelector("figcaption");
   cap.appendChild(el("span", { class: "legend-p50" }, "p50"));
-  cap.appendChild(document.createTextNode(" and "));
+  cap.appendChild(document.createTextNode(" "));
+  cap.appendChild(el("span", { "data-field": "p50Now" }, "–"));
+  cap.appendChild(document.createTextNode(", "));
   cap.appendChild(el("span", { class: "legend-p99" }, "p99"));
+  cap.appendChild(document.createTextNode(" "));
+  cap.appendChild(el("span", { "data-field": "p99Now" }, "–"));
   charts.appendChild(lat);
   sec.appendChild(charts);
   const wrap = el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-labelledby": id + "-cap" });
@@ -325,6 +331,9 @@ function renderCharts(sec, p) {
   };
   lat.replaceChildren(...line("p50Ms", "p50"), ...line("p99Ms", "p99"));
   const last = [...pts].reverse().find((x) => x.p50Ms !== null);
+  set(sec, "rpsNow", `${fmt.rate(prev.requestsPerSecond)} in the last full slot, ${now.requests} requests so far in this one`);
+  set(sec, "p50Now", last ? fmt.ms(last.p50Ms) : "–");
+  set(sec, "p99Now", last ? fmt.ms(last.p99Ms) : "–");
   lat.setAttribute("aria-label", last
     ? `Latency over the last 5 minutes: latest p50 ${fmt.ms(last.p50Ms)}, p99 ${fmt.ms(last.p99Ms)}.`
     : "Latency over the last 5 minutes: no request yet.");
