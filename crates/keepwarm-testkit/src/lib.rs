@@ -27,8 +27,8 @@ pub use h2server::{H2Server, H2ServerBuilder};
 pub use h2stats::H2Stats;
 pub use knobs::{KnobSettings, Knobs};
 pub use mock::{
-    anthropic_sse_body, openai_sse_body, MockApi, MockProvider, MockProviderBuilder,
-    MOCK_TOOL_ARGUMENTS,
+    anthropic_sse_body, openai_sse_body, refused_url, Fault, FaultyProvider, MockApi, MockProvider,
+    MockProviderBuilder, MOCK_TOOL_ARGUMENTS,
 };
 pub use reply::Reply;
 pub use shim::LatencyShim;

@@ -3,6 +3,7 @@
 //! OpenAI Chat Completions API, JSON and streaming (SSE).
 
 mod anthropic;
+mod faulty;
 mod openai;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,7 @@ use crate::stats::RequestRecord;
 use crate::upstream::Upstream;
 
 pub use anthropic::anthropic_sse_body;
+pub use faulty::{refused_url, Fault, FaultyProvider};
 pub use openai::openai_sse_body;
 
 /// Which provider API a [`MockProvider`] speaks.
