@@ -33,5 +33,5 @@ pub use mock::{
 pub use reply::Reply;
 pub use shim::LatencyShim;
 pub use stats::{RequestRecord, UpstreamStats};
-pub use tls::install_crypto_provider;
+pub use tls::{install_crypto_provider, self_signed_pem};
 pub use upstream::{Upstream, UpstreamBuilder};

@@ -15,6 +15,23 @@ pub fn install_crypto_provider() {
     }
 }
 
+/// A fresh self-signed certificate for `localhost` and `127.0.0.1`, as
+/// (certificate PEM, private key PEM, certificate DER to trust as a root):
+/// for servers the tests start themselves (e.g. nginx).
+///
+/// # Panics
+/// If rcgen fails to generate a key or certificate.
+pub fn self_signed_pem() -> (String, String, CertificateDer<'static>) {
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("rcgen: generate self-signed certificate");
+    (
+        ck.cert.pem(),
+        ck.signing_key.serialize_pem(),
+        ck.cert.der().clone(),
+    )
+}
+
 /// A self-signed certificate for `localhost` and `127.0.0.1` with its key.
 pub(crate) struct SelfSigned {
     pub(crate) cert: CertificateDer<'static>,

@@ -288,6 +288,9 @@ impl Client {
             )
         });
         let mut retries = 0u32;
+        // Refused HTTP/2 streams were not processed: they have their own
+        // budget, apart from maxRetries.
+        let mut refusals = 0u32;
         let mut req = build(parts.method, parts.uri, parts.headers, body.clone());
         if self.inner.may_share(&key) {
             self.inner.pool.expect_shared(&key);
@@ -318,7 +321,8 @@ impl Client {
                     .await;
                     match sent {
                         Ok(resp) => return Ok(self.wrap_h2(&key, resp, retries)),
-                        Err(Failure::Refused(_)) if retries < self.inner.opts.max_retries => {
+                        Err(Failure::Refused(_)) if refusals < http2::REFUSED_RETRIES => {
+                            refusals += 1;
                             retries += 1;
                             self.inner.registry.count(&key, |c| c.retried += 1);
                             self.inner.pool.record_retry(&key);

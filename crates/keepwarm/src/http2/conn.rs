@@ -76,6 +76,7 @@ where
         ping_timeout: inner.opts.ping_timeout,
         timer: Box::pin(tokio::time::sleep(inner.opts.connect_timeout)),
         pinging: true,
+        ended: None,
     };
     inner.registry.opened(key, id, Some(state.clone()));
     tokio::spawn(run(driver, client.clone(), key.clone(), id));
@@ -136,6 +137,8 @@ struct Driver<T> {
     /// A PING's deadline while `pinging`, else the next idle check.
     timer: Pin<Box<Sleep>>,
     pinging: bool,
+    /// The connection future finished (never polled again).
+    ended: Option<End>,
 }
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
@@ -143,18 +146,23 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Driver<T> {
         if self.probe.is_some() && Pin::new(&mut self.life).poll(cx).is_ready() {
             self.probe = None;
         }
+        if let Some(end) = self.ended {
+            return Poll::Ready(Step::End(end));
+        }
         if let Poll::Ready(r) = Pin::new(&mut self.conn).poll(cx) {
-            return Poll::Ready(Step::End(if r.is_ok() { End::Closed } else { End::Failed }));
+            let end = if r.is_ok() { End::Closed } else { End::Failed };
+            // A GOAWAY and the close can come in one poll: report both.
+            self.ended = Some(end);
         }
         if !self.state.going_away() {
             if let Some(Poll::Ready(Err(e))) = self.probe.as_mut().map(|p| p.poll_ready(cx)) {
-                if e.is_go_away() && e.is_remote() {
-                    self.state
-                        .goaway
-                        .store(true, std::sync::atomic::Ordering::Release);
+                if e.is_go_away() && e.is_remote() && self.state.mark_goaway() {
                     return Poll::Ready(Step::GoAway);
                 }
             }
+        }
+        if let Some(end) = self.ended {
+            return Poll::Ready(Step::End(end));
         }
         loop {
             if self.pinging {

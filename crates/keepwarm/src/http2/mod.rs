@@ -29,6 +29,13 @@ use crate::pooled::Conn;
 /// recommends servers allow at least 100).
 pub(crate) const UNLIMITED_STREAMS_AS: usize = 100;
 
+/// How many times one request is sent again after the server refused its
+/// stream (`REFUSED_STREAM`, or cut off by a GOAWAY), apart from
+/// `maxRetries`: a refused stream was not processed, and under GOAWAY churn
+/// (e.g. nginx's `keepalive_requests`) one request can be refused several
+/// times in a row.
+pub(crate) const REFUSED_RETRIES: u32 = 10;
+
 /// What the connection's driver task and its handles share.
 #[derive(Debug)]
 pub(crate) struct ConnState {
@@ -64,6 +71,12 @@ impl ConnState {
     /// The driver task ended: the connection is gone.
     pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Records a GOAWAY; `true` for the caller that recorded it first
+    /// (who counts it and tells the pool).
+    pub(crate) fn mark_goaway(&self) -> bool {
+        !self.goaway.swap(true, Ordering::AcqRel)
     }
 
     fn stream_opened(&self) {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use h2::Reason;
 use http::header::{CONNECTION, HOST, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderMap, Method, Request, Response, Uri};
-use keepwarm_pool::Lease;
+use keepwarm_pool::{CloseReason, Lease};
 
 use super::body::H2Body;
 use super::{H2Conn, StreamGuard};
@@ -84,14 +84,16 @@ pub(crate) async fn send(
     header_timeout: Duration,
     idempotent: bool,
 ) -> Result<Response<H2Body>, Failure> {
-    let reused = lease.info().reused;
+    let (reused, id) = (lease.info().reused, lease.info().id);
     let mut guard = StreamGuard::new(lease, conn.state.clone());
     let exchange = async {
         let mut sender = conn.send.clone().ready().await?;
         let (resp, mut stream) = sender.send_request(head, body.is_empty())?;
         inner.registry.count(key, |c| c.streams += 1);
         if !body.is_empty() {
-            stream.send_data(body, true)?;
+            // Fails only when the stream already ended (reset, or cut off
+            // by a GOAWAY): the response future says why.
+            let _ = stream.send_data(body, true);
         }
         resp.await
     };
@@ -109,7 +111,14 @@ pub(crate) async fn send(
             )));
         }
     };
+    // A stream cut off by a GOAWAY can fail before the driver has seen the
+    // GOAWAY: record it here so the retry goes to another connection.
+    let goaway = e.is_go_away() && e.is_remote() && conn.state.mark_goaway();
     guard.done();
+    if goaway {
+        inner.registry.count(key, |c| c.goaways += 1);
+        inner.pool.connection_draining(key, id, CloseReason::GoAway);
+    }
     if refused(&e) {
         inner.registry.count(key, |c| c.refused += 1);
         let err = Error::new(

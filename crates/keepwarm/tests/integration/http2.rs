@@ -150,11 +150,14 @@ async fn refused_streams_are_retried_whatever_the_method() {
     assert_eq!(s.pool.counters.retries, 3);
     assert_eq!(s.h2.streams, 4);
 
-    // Past maxRetries the refusal is the error.
-    server.refuse_next(4);
+    // Refusals have their own budget of 10 retries, apart from maxRetries.
+    server.refuse_next(10);
+    let (_, info) = post(&client, &server.url("/")).await.unwrap();
+    assert_eq!(info.retries, 10);
+    server.refuse_next(11);
     let e = post(&client, &server.url("/")).await.unwrap_err();
     assert!(e.to_string().contains("refused the HTTP/2 stream"), "{e}");
-    assert_eq!(server.stats().refused, 7);
+    assert_eq!(server.stats().refused, 3 + 10 + 11);
 }
 
 #[tokio::test]
