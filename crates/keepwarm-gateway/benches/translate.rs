@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
 //! The stream translators' cost: the time they add before the caller's
 //! first byte (a fresh translator eating the provider's first chunk) and
 //! their throughput in upstream events per second, both directions.
