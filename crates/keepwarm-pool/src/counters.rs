@@ -164,13 +164,10 @@ impl Histogram {
         self.sum
     }
 
-    /// Mean observation; zero when empty.
+    /// Mean observation; zero when empty. Exact for any count (the sum is
+    /// divided as `u128` nanoseconds, never through a `u32`).
     pub fn mean(&self) -> Duration {
-        if self.count == 0 {
-            Duration::ZERO
-        } else {
-            self.sum / self.count as u32
-        }
+        mean(self.sum, self.count)
     }
 
     /// Adds `other`'s observations (same bounds) to these.
@@ -307,11 +304,12 @@ impl KeySnapshot {
     /// `max_sockets` summed (the group's total limit).
     pub fn merge(&mut self, other: &KeySnapshot) {
         let (a, b) = (
-            (self.active + self.idle) as u32,
-            (other.active + other.idle) as u32,
+            (self.active + self.idle) as u128,
+            (other.active + other.idle) as u128,
         );
         if a + b > 0 {
-            self.mean_age = (self.mean_age * a + other.mean_age * b) / (a + b);
+            let total = self.mean_age.as_nanos() * a + other.mean_age.as_nanos() * b;
+            self.mean_age = nanos(total / (a + b));
         }
         self.counters.merge(&other.counters);
         self.active += other.active;
@@ -320,6 +318,19 @@ impl KeySnapshot {
         self.waiters += other.waiters;
         self.max_sockets += other.max_sockets;
     }
+}
+
+/// `sum / count` computed in `u128` nanoseconds; zero when `count` is 0.
+pub(crate) fn mean(sum: Duration, count: u64) -> Duration {
+    if count == 0 {
+        return Duration::ZERO;
+    }
+    nanos(sum.as_nanos() / u128::from(count))
+}
+
+/// A duration of `n` nanoseconds, saturating at `u64::MAX` nanoseconds.
+fn nanos(n: u128) -> Duration {
+    Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 /// `100 × reused / requests` rounded to one decimal; 0 when `requests` is 0.
@@ -359,6 +370,38 @@ mod tests {
         twice.merge(&h);
         assert_eq!(twice.count(), 8);
         assert_eq!(twice.cumulative()[1], (1.0, 6));
+    }
+
+    #[test]
+    fn means_hold_past_u32_samples() {
+        // 2^32 samples of 3 ns each: a `count as u32` divisor is 0 here.
+        let n = u64::from(u32::MAX) + 1;
+        let mut h = Histogram::new(WAIT_BUCKETS);
+        h.count = n;
+        h.sum = Duration::from_nanos(3 * n);
+        assert_eq!(h.mean(), Duration::from_nanos(3));
+        // One more sample: a u32 divisor of 1 would give the whole sum.
+        h.count = n + 1;
+        h.sum = Duration::from_nanos(3 * (n + 1));
+        assert_eq!(h.mean(), Duration::from_nanos(3));
+        assert_eq!(mean(Duration::from_secs(1), 0), Duration::ZERO);
+    }
+
+    #[test]
+    fn merged_mean_age_is_weighted_by_open_connections() {
+        let a = KeySnapshot {
+            active: 1,
+            mean_age: Duration::from_secs(10),
+            ..KeySnapshot::default()
+        };
+        let b = KeySnapshot {
+            idle: 3,
+            mean_age: Duration::from_secs(2),
+            ..KeySnapshot::default()
+        };
+        let mut m = a.clone();
+        m.merge(&b);
+        assert_eq!(m.mean_age, Duration::from_secs(4));
     }
 
     #[test]

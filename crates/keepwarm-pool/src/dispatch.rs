@@ -161,16 +161,15 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             g.next_waiter += 1;
             let wid = g.next_waiter;
             ks.counters.waits += 1;
-            ks.waiters.push_back(Waiter {
-                id: wid,
-                since: now,
-                tx,
-            });
+            ks.waiters.push_back(Waiter { id: wid, tx });
             Step::Wait(rx, wid)
         });
         // Waiters beyond what shared connections now connecting will carry
         // dial more connections.
         let shared_dialing = ks.connecting_spare() > 0;
+        if ks.retire_key.is_some() {
+            g.settle(key, ks, now, fx);
+        }
         let warm = ks.warm;
         if shared_dialing && matches!(step, Step::Wait(..)) {
             self.dispatch(key, now, fx);
@@ -179,6 +178,41 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             self.refill(key, fx);
         }
         step
+    }
+
+    /// Arms or disarms the retirement of `key`'s state (see
+    /// [`Globals::settle`]).
+    pub(crate) fn settle(&mut self, key: &K, now: Instant, fx: &mut Effects<K, C>) {
+        let State { keys, g } = self;
+        if let Some(ks) = keys.get_mut(key) {
+            g.settle(key, ks, now, fx);
+        }
+    }
+
+    /// Drops the state of keys that stayed empty until their retirement
+    /// deadline, adding their counters to their label's retired totals.
+    fn retire(&mut self, now: Instant) {
+        let State { keys, g } = self;
+        while let Some((&t, _)) = g.retire.iter().next() {
+            if t.0 > now {
+                break;
+            }
+            let Some(key) = g.retire.remove(&t) else {
+                break;
+            };
+            let due = keys
+                .get(&key)
+                .is_some_and(|ks| ks.retire_key == Some(t) && ks.is_empty());
+            if let Some(ks) = due.then(|| keys.remove(&key)).flatten() {
+                g.retired
+                    .entry(key.label().to_string())
+                    .or_default()
+                    .merge(&ks.counters);
+            }
+        }
+        if keys.capacity() > 64 && keys.len() * 4 < keys.capacity() {
+            keys.shrink_to_fit();
+        }
     }
 
     /// Reverses an assignment a waiter could not take.
@@ -243,13 +277,10 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 }
             };
             let w = ks.waiters.pop_front().expect("checked above");
-            let waited = now.saturating_duration_since(w.since);
-            match w.tx.send(a) {
-                Ok(()) => {
-                    ks.counters.wait_time += waited;
-                    ks.counters.wait_histogram.record(waited);
-                }
-                Err(a) => self.undo(key, a, now, fx),
+            // The waiter records its own wait once it knows its outcome
+            // (served, or timed out / cancelled with this handed back).
+            if let Err(a) = w.tx.send(a) {
+                self.undo(key, a, now, fx);
             }
         }
     }
@@ -338,6 +369,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         if warm {
             self.refill(key, fx);
         }
+        self.settle(key, now, fx);
     }
 
     /// A reserved slot was given back without a connection.
@@ -357,6 +389,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             }
         }
         self.dispatch(key, now, fx);
+        self.settle(key, now, fx);
     }
 
     /// A reserved slot became connection `id`; it is checked out for the
@@ -447,6 +480,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         }
         self.dispatch(key, now, fx);
         self.enforce_idle_caps(key, fx);
+        self.settle(key, now, fx);
     }
 
     /// Closes idle connections whose deadline passed; returns the next deadline.
@@ -476,8 +510,10 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         }
         for key in touched {
             self.refill(&key, fx);
+            self.settle(&key, now, fx);
         }
-        let next = self.g.timers.keys().next().map(|(t, _)| *t);
+        self.retire(now);
+        let next = self.g.next_deadline();
         self.g.reaper_at = next;
         next
     }
@@ -495,6 +531,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             ks.counters.stale += 1;
             g.remove_entry(ks, id, CloseReason::ServerClosed, fx);
             self.refill(key, fx);
+            self.settle(key, Instant::now(), fx);
         } else {
             e.dead = true;
             ks.shared_avail.retain(|x| *x != id);
@@ -521,6 +558,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         if e.idle_key.is_some() {
             g.remove_entry(ks, id, reason, fx);
             self.refill(key, fx);
+            self.settle(key, Instant::now(), fx);
         } else {
             e.doomed = e.doomed.or(Some(reason));
             ks.shared_avail.retain(|x| *x != id);
@@ -540,6 +578,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         for id in &idle {
             g.remove_entry(ks, *id, CloseReason::Destroyed, fx);
         }
+        g.settle(key, ks, Instant::now(), fx);
         (idle.len(), ks.entries.len() + ks.connecting)
     }
 }

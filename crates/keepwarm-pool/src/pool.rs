@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
-use crate::counters::{CloseReason, KeySnapshot};
+use crate::counters::{CloseReason, Counters, KeySnapshot};
 use crate::dispatch::{Hints, Outcome, Returned, Step};
 use crate::lease::{ConnectPermit, Lease};
 use crate::options::{OptionsError, PoolConfig, PoolOptions};
@@ -105,7 +105,8 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
             if self.reaper_started.swap(true, Ordering::AcqRel) {
                 self.wake.notify_one();
             } else if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                rt.spawn(crate::reaper::run(self.me.clone(), self.wake.clone()));
+                let alive = crate::reaper::Alive(self.me.clone());
+                rt.spawn(crate::reaper::run(alive, self.wake.clone()));
             } else {
                 self.reaper_started.store(false, Ordering::Release);
             }
@@ -181,6 +182,13 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
         }
     }
 
+    /// The expiry task ended or was dropped with its runtime: the next
+    /// deadline starts a new one.
+    pub(crate) fn reaper_gone(&self) {
+        self.lock().g.reaper_at = None;
+        self.reaper_started.store(false, Ordering::Release);
+    }
+
     pub(crate) fn expire(&self, now: Instant) -> Option<Instant> {
         self.with(|s, fx| s.expire(now, fx))
     }
@@ -241,6 +249,9 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                     idle_count: 0,
                     max_idle_total: config.max_idle_total,
                     epoch: Instant::now(),
+                    retire: BTreeMap::new(),
+                    retired: HashMap::new(),
+                    next_seq: 0,
                 },
             }),
             config,
@@ -287,27 +298,41 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         let timeout = self.options_for(key).acquire_timeout;
         let rx = waiting.rx.as_mut().expect("set above");
         let got = match timeout {
-            Some(t) => tokio::time::timeout(t, rx).await,
-            None => Ok(rx.await),
+            Some(t) => tokio::time::timeout(t, &mut *rx).await,
+            None => Ok((&mut *rx).await),
         };
-        match got {
-            Ok(Ok(a)) => {
+        let assigned = match got {
+            Ok(Ok(a)) => Some(a),
+            Ok(Err(_)) => {
                 waiting.rx = None;
-                Ok(shared.wrap(key, a))
+                return Err(AcquireError::Closed);
             }
-            Ok(Err(_)) => Err(AcquireError::Closed),
             Err(_) => {
-                waiting.timed_out = true;
-                let waited = Instant::now().saturating_duration_since(now);
-                let busy = shared.lock().keys.get(key).map_or(0, |ks| ks.total());
-                Err(AcquireError::Exhausted {
-                    label: key.label().to_string(),
-                    max_sockets: self.options_for(key).max_sockets,
-                    busy,
-                    waited,
-                })
+                // The deadline passed. Close the channel first: from here no
+                // assignment can arrive, and one that landed on the same tick
+                // is served rather than counted as a timeout and undone.
+                rx.close();
+                rx.try_recv().ok()
             }
+        };
+        if let Some(a) = assigned {
+            waiting.rx = None;
+            let waited = Instant::now().saturating_duration_since(now);
+            if let Some(ks) = shared.lock().keys.get_mut(key) {
+                ks.counters.wait_time += waited;
+                ks.counters.wait_histogram.record(waited);
+            }
+            return Ok(shared.wrap(key, a));
         }
+        waiting.timed_out = true;
+        let waited = Instant::now().saturating_duration_since(now);
+        let busy = shared.lock().keys.get(key).map_or(0, |ks| ks.total());
+        Err(AcquireError::Exhausted {
+            label: key.label().to_string(),
+            max_sockets: self.options_for(key).max_sockets,
+            busy,
+            waited,
+        })
     }
 
     /// Counts a request the caller retried on another connection.
@@ -403,6 +428,28 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         s.keys.get(key).map(|ks| ks.snapshot(now, s.g.epoch))
     }
 
+    /// Counters of keys whose state was dropped, summed by label. A key's
+    /// state goes once it has had nothing open, connecting or waiting for
+    /// `freeSocketTimeout`; its counters are added here, so a label's
+    /// totals are its live keys' [`snapshot`](Self::snapshot)s plus this.
+    pub fn retired(&self) -> Vec<(String, Counters)> {
+        let s = self.shared.lock();
+        s.g.retired
+            .iter()
+            .map(|(l, c)| (l.clone(), *c))
+            .collect()
+    }
+
+    /// Whether the pool holds state for `key` now.
+    pub fn has_key(&self, key: &K) -> bool {
+        self.shared.lock().keys.contains_key(key)
+    }
+
+    /// Keys the pool holds state for now.
+    pub fn key_count(&self) -> usize {
+        self.shared.lock().keys.len()
+    }
+
     /// Idle connections across all keys.
     pub fn idle_total(&self) -> usize {
         self.shared.lock().g.idle_count
@@ -426,7 +473,8 @@ impl<K: PoolKey, C: Poolable> Drop for Waiting<'_, K, C> {
             return;
         };
         // After close() no assignment can arrive; one that came before is
-        // taken back out and undone.
+        // given back. A waiter has exactly one outcome: served (recorded by
+        // `acquire`), timed out or cancelled (recorded here, once).
         rx.close();
         let late = rx.try_recv().ok();
         let now = Instant::now();
@@ -444,13 +492,10 @@ impl<K: PoolKey, C: Poolable> Drop for Waiting<'_, K, C> {
                 }
             }
             if let Some(a) = late {
-                // It was counted as served; take that back.
-                if let Some(ks) = s.keys.get_mut(key) {
-                    ks.counters.wait_time = ks.counters.wait_time.saturating_sub(waited);
-                }
                 s.undo(key, a, now, fx);
             }
             s.dispatch(key, now, fx);
+            s.settle(key, now, fx);
         });
     }
 }
@@ -459,5 +504,10 @@ impl<K: PoolKey, C: Poolable> Drop for Waiting<'_, K, C> {
 impl<K: PoolKey, C: Poolable> Pool<K, C> {
     pub(crate) fn shared_reaper_at(&self) -> Option<Instant> {
         self.shared.lock().g.reaper_at
+    }
+
+    /// The state lock itself, for tests that must act inside a race window.
+    pub(crate) fn lock_state(&self) -> MutexGuard<'_, State<K, C>> {
+        self.shared.lock()
     }
 }

@@ -87,7 +87,6 @@ impl<C: Poolable> Entry<C> {
 /// A request waiting for a connection or a slot.
 pub(crate) struct Waiter<C> {
     pub(crate) id: u64,
-    pub(crate) since: Instant,
     pub(crate) tx: oneshot::Sender<Assignment<C>>,
 }
 
@@ -123,6 +122,8 @@ pub(crate) struct KeyState<C> {
     /// [`Pool::expect_shared`](crate::Pool::expect_shared) until one is
     /// established; `None` when unknown.
     pub(crate) capacity_hint: Option<usize>,
+    /// Set while the key is empty: its entry in `Globals::retire`.
+    pub(crate) retire_key: Option<(Instant, u64)>,
 }
 
 impl<C: Poolable> KeyState<C> {
@@ -140,7 +141,17 @@ impl<C: Poolable> KeyState<C> {
             created_sum: 0,
             warm: false,
             capacity_hint: None,
+            retire_key: None,
         }
+    }
+
+    /// Nothing open, connecting or waiting, and no pre-warm wish: the
+    /// key's state can go once it stays so for `freeSocketTimeout`.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+            && self.connecting == 0
+            && self.waiters.is_empty()
+            && !(self.warm && self.opts.min_free_sockets > 0)
     }
 
     /// Connections counted against `maxSockets`.
@@ -206,6 +217,11 @@ pub(crate) struct Globals<K> {
     /// The global idle cap (`PoolConfig::max_idle_total`).
     pub(crate) max_idle_total: Option<usize>,
     pub(crate) epoch: Instant,
+    /// When an empty key's state is dropped → key, one per empty key.
+    pub(crate) retire: BTreeMap<(Instant, u64), K>,
+    /// Counters of dropped keys, summed by label.
+    pub(crate) retired: HashMap<String, Counters>,
+    pub(crate) next_seq: u64,
 }
 
 /// All state behind the pool's mutex.
@@ -238,6 +254,44 @@ impl<K: PoolKey> Globals<K> {
     pub(crate) fn new_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// The next deadline of the expiry task: an idle connection's or an
+    /// empty key's.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let idle = self.timers.keys().next().map(|(t, _)| *t);
+        let retire = self.retire.keys().next().map(|(t, _)| *t);
+        match (idle, retire) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Arms the retirement of `key`'s state when it is empty (dropped after
+    /// `freeSocketTimeout` unless used again), disarms it when it is not.
+    pub(crate) fn settle<C: Poolable>(
+        &mut self,
+        key: &K,
+        ks: &mut KeyState<C>,
+        now: Instant,
+        fx: &mut Effects<K, C>,
+    ) {
+        if !ks.is_empty() {
+            if let Some(t) = ks.retire_key.take() {
+                self.retire.remove(&t);
+            }
+            return;
+        }
+        if ks.retire_key.is_some() {
+            return;
+        }
+        self.next_seq += 1;
+        let at = now + ks.opts.free_socket_timeout;
+        ks.retire_key = Some((at, self.next_seq));
+        self.retire.insert((at, self.next_seq), key.clone());
+        if self.reaper_at.is_none_or(|r| at < r) {
+            fx.wake_reaper = true;
+        }
     }
 
     /// Puts entry `id` of `key` in the idle list and arms its deadline.

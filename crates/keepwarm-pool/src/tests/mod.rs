@@ -8,6 +8,9 @@ use tokio::time::{advance, sleep};
 
 use crate::*;
 
+mod lifecycle;
+mod outcomes;
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key(&'static str);
 
@@ -236,7 +239,12 @@ async fn idle_connections_expire_by_deadline_without_traffic() {
     assert_eq!(s.counters.closed.get(CloseReason::IdleTimeout), 1);
     assert_eq!(s.counters.lifetime_histogram.count(), 1);
     assert!(s.counters.lifetime_histogram.sum() >= Duration::from_secs(15));
-    // Nothing is idle: the reaper sleeps with no deadline.
+    // Nothing is idle: the only deadline left is the empty key's retirement;
+    // once it is gone the reaper sleeps with no deadline.
+    assert!(p.shared_reaper_at().is_some());
+    advance(Duration::from_secs(15)).await;
+    tokio::task::yield_now().await;
+    assert_eq!(p.key_snapshot(&K), None);
     assert_eq!(p.shared_reaper_at(), None);
 }
 
