@@ -209,7 +209,11 @@ pub(crate) fn p8(tls: bool, n: usize, exit_idle: bool) -> BoxResult<()> {
         } else {
             0.0
         };
-        let created: u64 = c.stats().iter().map(|s| s.pool.counters.created).sum();
+        let created: u64 = c
+            .label_stats()
+            .iter()
+            .map(|s| s.pool.counters.created)
+            .sum();
         emit(&json!({
             "case": "p8",
             "variant": if tls { "tls" } else { "plain" },

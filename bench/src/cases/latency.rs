@@ -93,7 +93,11 @@ pub(crate) async fn p1(n: usize, rtt_ms: u64) -> BoxResult<()> {
         u.push(ms(timed_get(&unpooled, &via_shim).await?));
     }
     let server = up.stats();
-    let created: u64 = pooled.stats().iter().map(|s| s.pool.counters.created).sum();
+    let created: u64 = pooled
+        .label_stats()
+        .iter()
+        .map(|s| s.pool.counters.created)
+        .sum();
     let (pm, um, dm) = (median(&p), median(&u), median(&d));
     let ideal = shim_rtt + dm;
     emit(&json!({
@@ -178,7 +182,7 @@ pub(crate) async fn p2(trials: usize, steady: usize, rtt_ms: u64) -> BoxResult<(
             steady_ms.push(ms(timed_get(&warm, &url).await?));
         }
         prewarmed += warm
-            .stats()
+            .label_stats()
             .iter()
             .map(|s| s.pool.counters.prewarmed)
             .sum::<u64>();

@@ -198,7 +198,7 @@ pub(crate) async fn p3(cfg: P3) -> BoxResult<()> {
     let elapsed = t.elapsed();
     let truth = Stub::fetch(&cfg.stub)?.delta(&before);
     let c = client
-        .stats()
+        .label_stats()
         .into_iter()
         .fold(keepwarm::KeySnapshot::default(), |mut a, s| {
             a.merge(&s.pool);

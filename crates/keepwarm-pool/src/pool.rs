@@ -434,10 +434,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     /// totals are its live keys' [`snapshot`](Self::snapshot)s plus this.
     pub fn retired(&self) -> Vec<(String, Counters)> {
         let s = self.shared.lock();
-        s.g.retired
-            .iter()
-            .map(|(l, c)| (l.clone(), *c))
-            .collect()
+        s.g.retired.iter().map(|(l, c)| (l.clone(), *c)).collect()
     }
 
     /// Whether the pool holds state for `key` now.

@@ -159,6 +159,9 @@ impl<S: Io> Conn<S> {
             if let Some(d) = knobs.header_delay {
                 tokio::time::sleep(d).await;
             }
+            if let Some(n) = knobs.hold_responses {
+                self.shared.gate.pass(n).await;
+            }
             if let Some(handler) = self.shared.handler.clone() {
                 let reply = (handler.0)(&record);
                 let close =
@@ -208,7 +211,7 @@ impl<S: Io> Conn<S> {
                 }
             }
             let idle = if self.buf.is_empty() {
-                self.shared.knobs.get().idle_timeout()
+                self.shared.knobs.get().idle_timeout(self.answered)
             } else {
                 None
             };

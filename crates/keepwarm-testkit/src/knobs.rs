@@ -37,10 +37,16 @@ pub struct KnobSettings {
     pub connection_close: bool,
     /// Send `Keep-Alive: timeout=N` (`(N, None)`) or
     /// `Keep-Alive: timeout=N, max=M` (`(N, Some(M))`) on responses that keep
-    /// the connection open. Default `None`.
+    /// the connection open, and keep the promise: after a response, a
+    /// connection idle for N seconds is closed (FIN), counted in
+    /// `idle_closes`. Default `None`.
     pub keep_alive_header: Option<(u64, Option<u64>)>,
     /// Wait this long before writing the response headers. Default `None`.
     pub header_delay: Option<Duration>,
+    /// Hold each response (after `header_delay`) until this many are held
+    /// at once, then send them all: rounds of concurrent requests without
+    /// timing. Default `None` (no barrier).
+    pub hold_responses: Option<usize>,
     /// Declare the `Content-Length` of the full body, send only the first
     /// half, then close. The response is not counted in `responses`.
     /// Default `false`.
@@ -60,7 +66,13 @@ pub struct KnobSettings {
 impl KnobSettings {
     /// The idle timeout to use for the next idle wait, if any (draws the
     /// random delay for `close_idle_random`).
-    pub(crate) fn idle_timeout(&self) -> Option<Duration> {
+    /// `answered`: responses already sent on the connection (an advertised
+    /// `Keep-Alive: timeout` applies only after one).
+    pub(crate) fn idle_timeout(&self, answered: u64) -> Option<Duration> {
+        let advertised = self
+            .keep_alive_header
+            .filter(|_| answered > 0 && !self.http10)
+            .map(|(secs, _)| Duration::from_secs(secs));
         let random = self.close_idle_random.map(|(lo, hi)| {
             let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
             if lo == hi {
@@ -69,10 +81,10 @@ impl KnobSettings {
                 rand::random_range(lo..=hi)
             }
         });
-        match (self.close_idle_after, random) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.close_idle_after, random, advertised]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 

@@ -12,6 +12,7 @@
 //! connections, streams, GOAWAYs and refused streams.
 
 mod conn;
+mod gate;
 mod h2server;
 mod h2stats;
 mod http1;

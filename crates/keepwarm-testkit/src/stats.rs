@@ -41,7 +41,8 @@ pub struct UpstreamStats {
     /// TLS handshakes that failed.
     pub tls_failed: u64,
     /// Connections the server closed because of `close_idle_after` /
-    /// `close_idle_random`.
+    /// `close_idle_random`, or because they sat idle past the `Keep-Alive:
+    /// timeout` it advertised (`keep_alive_header`).
     pub idle_closes: u64,
     /// Connections closed because of `close_after_requests`.
     pub closed_after_requests: u64,

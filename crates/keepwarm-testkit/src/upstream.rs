@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<StatsCell>,
     pub(crate) body: Bytes,
     pub(crate) handler: Option<Handler>,
+    /// The `hold_responses` barrier.
+    pub(crate) gate: crate::gate::Gate,
 }
 
 /// A running HTTP/1.1 server on `127.0.0.1` (optionally TLS) that counts what
@@ -119,6 +121,7 @@ impl UpstreamBuilder {
             stats: Arc::new(StatsCell::default()),
             body: self.body,
             handler: self.handler,
+            gate: crate::gate::Gate::default(),
         });
         let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
         Upstream {

@@ -71,6 +71,43 @@ pub struct TlsCounts {
     pub resumed: u64,
 }
 
+/// One label's (provider's) totals: its live keys' counters and gauges
+/// merged, plus the counters of its keys dropped as unused (see
+/// [`Pool::retired`](keepwarm_pool::Pool::retired)). Unlike summing
+/// [`Client::stats`], these never go down.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelStats {
+    /// The label (provider name, or the host when requests carry no [`Label`]).
+    pub label: Arc<str>,
+    /// Counters and gauges summed over the label's keys, live and dropped.
+    pub pool: KeySnapshot,
+    /// TLS handshakes on the label's connections.
+    pub tls: TlsCounts,
+}
+
+/// TLS handshakes by live key, and by label for keys the pool dropped.
+#[derive(Default)]
+struct TlsTally {
+    by_key: HashMap<Key, TlsCounts>,
+    retired: HashMap<Arc<str>, TlsCounts>,
+}
+
+impl TlsTally {
+    /// Moves the counts of keys the pool no longer holds to their label.
+    fn fold_dropped(&mut self, live: impl Fn(&Key) -> bool) {
+        let retired = &mut self.retired;
+        self.by_key.retain(|k, c| {
+            if live(k) {
+                return true;
+            }
+            let r = retired.entry(k.label.clone()).or_default();
+            r.full += c.full;
+            r.resumed += c.resumed;
+            false
+        });
+    }
+}
+
 /// One key's numbers: the pool's counters and gauges, TLS handshakes,
 /// HTTP/2 counters and the open connections.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,7 +130,7 @@ pub(crate) struct ClientInner {
     /// of one, sharing its session cache.
     tls: [Arc<ClientConfig>; 3],
     pub(crate) opts: ClientOptions,
-    tls_counts: Mutex<HashMap<Key, TlsCounts>>,
+    tls_counts: Mutex<TlsTally>,
     pub(crate) registry: Registry,
 }
 
@@ -124,7 +161,12 @@ impl ClientInner {
 
     pub(crate) fn count_handshake(&self, key: &Key, kind: Handshake) {
         let mut m = self.tls_counts.lock().unwrap_or_else(|e| e.into_inner());
-        let c = m.entry(key.clone()).or_default();
+        if !m.by_key.contains_key(key) && m.by_key.len() > 2 * self.pool.key_count() + 16 {
+            // Keys the pool dropped as unused: keep their counts by label
+            // only, so a client that talks to many hosts stays small.
+            m.fold_dropped(|k| self.pool.has_key(k));
+        }
+        let c = m.by_key.entry(key.clone()).or_default();
         match kind {
             Handshake::Full => c.full += 1,
             Handshake::Resumed => c.resumed += 1,
@@ -231,7 +273,7 @@ impl Client {
                     with_alpn(Protocol::Http2),
                 ],
                 opts,
-                tls_counts: Mutex::new(HashMap::new()),
+                tls_counts: Mutex::new(TlsTally::default()),
                 registry: Registry::default(),
             }
         });
@@ -401,14 +443,13 @@ impl Client {
                 waited,
                 ..
             }) => {
-                // Name the configured acquireTimeout (the measured wait is
-                // that plus scheduling jitter).
-                let limit = self.inner.pool.options_for(key).acquire_timeout;
+                // The measured wait (acquireTimeout plus any scheduling
+                // delay), not the configured limit.
                 Err(Error::new(
                     Kind::PoolExhausted,
                     format!(
                         "pool exhausted for {key}: {busy} of {max_sockets} connections busy, waited {}",
-                        humanize(limit.unwrap_or(waited))
+                        humanize(waited)
                     ),
                     None,
                 ))
@@ -485,13 +526,17 @@ impl Client {
         Ok(())
     }
 
-    /// Every key's counters, gauges and TLS handshakes, sorted by key.
+    /// Every live key's counters, gauges and TLS handshakes, sorted by key.
+    /// A key the pool dropped as unused (nothing open or waiting for
+    /// `freeSocketTimeout`) is no longer listed; for totals that include
+    /// such keys use [`label_stats`](Self::label_stats).
     pub fn stats(&self) -> Vec<KeyStats> {
         let tls = self
             .inner
             .tls_counts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .by_key
             .clone();
         let h2 = self.inner.registry.h2_counts();
         let mut conns = self.inner.registry.connections();
@@ -531,6 +576,47 @@ impl Client {
                 b.0.scheme.as_str(),
             ))
         });
+        v
+    }
+
+    /// Totals per label (provider), sorted by label: live keys merged plus
+    /// the counters of keys dropped as unused. Sum these, not
+    /// [`stats`](Self::stats), for numbers that must never go down.
+    pub fn label_stats(&self) -> Vec<LabelStats> {
+        let mut out: HashMap<Arc<str>, LabelStats> = HashMap::new();
+        let blank = |label: Arc<str>| LabelStats {
+            label,
+            pool: KeySnapshot::default(),
+            tls: TlsCounts::default(),
+        };
+        for k in self.stats() {
+            let l = out
+                .entry(k.key.label.clone())
+                .or_insert_with(|| blank(k.key.label.clone()));
+            l.pool.merge(&k.pool);
+            l.tls.full += k.tls.full;
+            l.tls.resumed += k.tls.resumed;
+        }
+        for (label, c) in self.inner.pool.retired() {
+            let label: Arc<str> = label.into();
+            let l = out.entry(label.clone()).or_insert_with(|| blank(label));
+            l.pool.counters.merge(&c);
+        }
+        let tls = self
+            .inner
+            .tls_counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (label, c) in &tls.retired {
+            let l = out
+                .entry(label.clone())
+                .or_insert_with(|| blank(label.clone()));
+            l.tls.full += c.full;
+            l.tls.resumed += c.resumed;
+        }
+        drop(tls);
+        let mut v: Vec<LabelStats> = out.into_values().collect();
+        v.sort_by(|a, b| a.label.cmp(&b.label));
         v
     }
 

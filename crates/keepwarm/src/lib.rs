@@ -42,7 +42,7 @@ mod tls;
 
 pub use body::ResponseBody;
 pub use builder::ClientBuilder;
-pub use client::{Client, KeyStats, Label, TlsCounts};
+pub use client::{Client, KeyStats, Label, LabelStats, TlsCounts};
 pub use conn_stats::{ConnStats, H2Counts};
 pub use error::Error;
 pub use info::{ConnectionInfo, Handshake};

@@ -140,7 +140,7 @@ fn client(pooled: bool, cacert: Option<&CertificateDer<'static>>) -> Result<Clie
 fn client_stats(c: &Client) -> (KeySnapshot, TlsCounts) {
     let mut snap = KeySnapshot::default();
     let mut tls = TlsCounts::default();
-    for s in c.stats() {
+    for s in c.label_stats() {
         snap.merge(&s.pool);
         tls.full += s.tls.full;
         tls.resumed += s.tls.resumed;

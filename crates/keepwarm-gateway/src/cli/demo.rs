@@ -136,7 +136,7 @@ impl Gateway {
         let mut snap = KeySnapshot::default();
         let mut tls = TlsCounts::default();
         if let Some(p) = self.state.pool("mock") {
-            for s in p.client.stats() {
+            for s in p.client.label_stats() {
                 snap.merge(&s.pool);
                 tls.full += s.tls.full;
                 tls.resumed += s.tls.resumed;

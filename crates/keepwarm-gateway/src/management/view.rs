@@ -31,7 +31,7 @@ impl ProviderView {
             tls: TlsCounts::default(),
             connections: Vec::new(),
         };
-        for k in pool.client.stats() {
+        for k in pool.client.label_stats() {
             v.pool.merge(&k.pool);
             v.tls.full += k.tls.full;
             v.tls.resumed += k.tls.resumed;

@@ -51,7 +51,11 @@ async fn an_unused_key_is_dropped_and_its_counters_kept_by_label() {
     // drops each key.
     advance(Duration::from_secs(16)).await;
     tokio::task::yield_now().await;
-    assert_eq!(p.key_count(), 1000, "keys stay while they may be used again");
+    assert_eq!(
+        p.key_count(),
+        1000,
+        "keys stay while they may be used again"
+    );
     advance(Duration::from_secs(16)).await;
     tokio::task::yield_now().await;
     assert_eq!(p.key_count(), 0);
@@ -61,7 +65,10 @@ async fn an_unused_key_is_dropped_and_its_counters_kept_by_label() {
         t.merge(c);
         t
     });
-    assert_eq!((total.requests, total.reused, total.created), (3000, 2000, 1000));
+    assert_eq!(
+        (total.requests, total.reused, total.created),
+        (3000, 2000, 1000)
+    );
     assert_eq!(total.closed.get(CloseReason::IdleTimeout), 1000);
     // Used again: a fresh key, its label's old counters still retired.
     get(&p, &Key("h7")).await.release();
@@ -83,5 +90,8 @@ async fn a_key_used_again_before_its_deadline_is_kept() {
     advance(Duration::from_secs(10)).await;
     tokio::task::yield_now().await;
     let s = snap(&p);
-    assert_eq!((s.idle, s.counters.connect_errors, s.counters.requests), (1, 1, 1));
+    assert_eq!(
+        (s.idle, s.counters.connect_errors, s.counters.requests),
+        (1, 1, 1)
+    );
 }

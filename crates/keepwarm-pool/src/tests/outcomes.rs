@@ -63,10 +63,16 @@ async fn deadline_then_release_on_the_same_tick_times_out_once() {
     assert!(pending(waiter.as_mut()).await);
     advance(Duration::from_millis(100)).await;
     let err = waiter.await.unwrap_err();
-    assert!(matches!(err, AcquireError::Exhausted { waited, .. } if waited == Duration::from_millis(100)));
+    assert!(
+        matches!(err, AcquireError::Exhausted { waited, .. } if waited == Duration::from_millis(100))
+    );
     held.release();
     assert_one_outcome(&p, false);
-    assert_eq!(snap(&p).idle, 1, "the connection went idle, not to the gone waiter");
+    assert_eq!(
+        snap(&p).idle,
+        1,
+        "the connection went idle, not to the gone waiter"
+    );
 }
 
 /// The race across threads: the waiter's deadline fires and, before it has
@@ -116,5 +122,9 @@ async fn a_waiter_timing_out_as_it_is_served_has_one_outcome() {
     let served = waiter.await.unwrap();
     assert_one_outcome(&p, served.is_ok());
     let s = snap(&p);
-    assert_eq!(s.idle + s.active, 1, "the connection is idle or with the waiter: {s:?}");
+    assert_eq!(
+        s.idle + s.active,
+        1,
+        "the connection is idle or with the waiter: {s:?}"
+    );
 }

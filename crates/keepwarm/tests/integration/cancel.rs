@@ -71,9 +71,19 @@ async fn ten_thousand_randomly_cancelled_requests_leave_the_pool_clean() {
         c.created,
         c.connects_cancelled
     );
+    assert_eq!(s.pool.active, 0);
     assert_eq!(
         c.created,
         c.closed.total() + s.pool.idle as u64,
         "every created connection is idle or closed with a reason"
+    );
+    // And the server agrees: the connections it still has open are exactly
+    // our idle ones (every cancelled one was really closed).
+    let idle = s.pool.idle as u64;
+    assert!(
+        up.wait_until(|st| st.open == idle, Duration::from_secs(5))
+            .await,
+        "server open {} vs our idle {idle}",
+        up.stats().open
     );
 }

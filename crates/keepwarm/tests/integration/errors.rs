@@ -1,5 +1,6 @@
 //! Errors say what happened and where; bad input never panics.
 
+use std::future::Future;
 use std::time::Duration;
 
 use keepwarm::Client;
@@ -39,7 +40,7 @@ async fn an_untrusted_certificate_is_a_tls_error() {
 }
 
 #[tokio::test]
-async fn pool_exhausted_names_the_limit_and_the_wait() {
+async fn pool_exhausted_names_the_limit_and_the_measured_wait() {
     let up = Upstream::plain().await;
     let client = builder_for(&up)
         .max_sockets(1)
@@ -47,23 +48,43 @@ async fn pool_exhausted_names_the_limit_and_the_wait() {
         .build()
         .unwrap();
     let held = client.get(&up.url("/held")).await.unwrap();
-    let err = client.get(&up.url("/next")).await.unwrap_err();
+    // From here no I/O is needed: the clock is ours. The waiter's 100 ms
+    // deadline passes, but it runs only 250 ms in (a busy runtime), and
+    // the error says how long it really waited.
+    tokio::time::pause();
+    let url = up.url("/next");
+    let mut next = std::pin::pin!(client.get(&url));
+    let polled =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(next.as_mut().poll(cx).is_pending()));
+    assert!(polled.await, "queued behind the held connection");
+    tokio::time::advance(Duration::from_millis(250)).await;
+    let err = next.await.unwrap_err();
+    tokio::time::resume();
     assert!(err.is_pool_exhausted(), "{err}");
     assert_eq!(
         err.to_string(),
         format!(
-            "pool exhausted for 127.0.0.1 (127.0.0.1:{}): 1 of 1 connections busy, waited 100ms",
+            "pool exhausted for 127.0.0.1 (127.0.0.1:{}): 1 of 1 connections busy, waited 250ms",
             up.addr().port()
         )
     );
+    assert_eq!(only(&client).pool.counters.acquire_timeouts, 1);
     drop(held);
+    // The server saw one connection, and it closes with the dropped response.
+    assert!(
+        up.wait_until(
+            |st| st.accepted == 1 && st.open == 0,
+            Duration::from_secs(2)
+        )
+        .await
+    );
 }
 
 #[tokio::test]
 async fn slow_headers_time_out() {
     let up = Upstream::builder()
         .knobs(KnobSettings {
-            header_delay: Some(Duration::from_secs(5)),
+            header_delay: Some(Duration::from_millis(500)),
             ..Default::default()
         })
         .start()
@@ -79,7 +100,15 @@ async fn slow_headers_time_out() {
             .contains("waiting for response headers from"),
         "{err}"
     );
-    assert_eq!(only(&client).pool.active, 0);
+    let s = only(&client).pool;
+    assert_eq!((s.active, s.idle), (0, 0));
+    assert_eq!(s.counters.closed.get(keepwarm::CloseReason::Error), 1);
+    // The server agrees: its one connection was closed by us, not kept.
+    assert!(
+        up.wait_until(|st| st.open == 0, Duration::from_secs(3))
+            .await
+    );
+    assert_eq!(up.stats().accepted, 1);
 }
 
 #[tokio::test]
@@ -97,6 +126,10 @@ async fn response_header_timeout_overrides_the_inactivity_timeout() {
         .build()
         .unwrap();
     get(&client, &up.url("/llm")).await.unwrap();
+    // Kept, not timed out: one open connection on both sides.
+    assert_eq!(only(&client).pool.idle, 1);
+    let server = up.stats();
+    assert_eq!((server.accepted, server.open, server.responses), (1, 1, 1));
 }
 
 #[tokio::test]
@@ -119,6 +152,14 @@ async fn a_body_pausing_past_the_inactivity_timeout_fails() {
             .contains("paused longer than the inactivity timeout"),
         "{err}"
     );
+    let s = only(&client).pool;
+    assert_eq!((s.active, s.idle, s.counters.closed.total()), (0, 0, 1));
+    // The server's connection ends too (we closed it mid-body).
+    assert!(
+        up.wait_until(|st| st.open == 0, Duration::from_secs(3))
+            .await
+    );
+    assert_eq!(up.stats().accepted, 1);
 }
 
 #[tokio::test]

@@ -32,7 +32,9 @@ async fn hundred_sequential_requests_use_one_connection() {
 async fn sixty_four_tasks_share_eight_connections_in_fifo_order() {
     let up = Upstream::builder()
         .knobs(KnobSettings {
-            header_delay: Some(Duration::from_millis(20)),
+            // Rounds without timing: the server answers when all 8
+            // connections carry a request.
+            hold_responses: Some(8),
             ..Default::default()
         })
         .start()
@@ -62,7 +64,12 @@ async fn sixty_four_tasks_share_eight_connections_in_fifo_order() {
     let s = only(&client);
     assert_eq!(s.pool.counters.created, 8);
     assert_eq!(s.pool.counters.requests - s.pool.counters.reused, 8);
-    assert_eq!(s.pool.counters.waits, 56);
+    // How many found a connection free on arrival depends on when the
+    // rounds open; every one that waited was served and recorded once.
+    let c = s.pool.counters;
+    assert!(c.waits <= 56, "{c:?}");
+    assert_eq!(c.wait_histogram.count(), c.waits);
+    assert_eq!(c.acquire_timeouts, 0);
     assert_eq!(
         (s.pool.active, s.pool.waiters, s.pool.connecting),
         (0, 0, 0)
