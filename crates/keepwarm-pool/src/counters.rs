@@ -307,9 +307,9 @@ impl KeySnapshot {
             (self.active + self.idle) as u128,
             (other.active + other.idle) as u128,
         );
-        if a + b > 0 {
-            let total = self.mean_age.as_nanos() * a + other.mean_age.as_nanos() * b;
-            self.mean_age = nanos(total / (a + b));
+        let total = self.mean_age.as_nanos() * a + other.mean_age.as_nanos() * b;
+        if let Some(mean) = total.checked_div(a + b) {
+            self.mean_age = nanos(mean);
         }
         self.counters.merge(&other.counters);
         self.active += other.active;
