@@ -92,6 +92,7 @@ mod tests {
             models: vec![],
             api,
             transformer: Default::default(),
+            resilience: Default::default(),
         }
     }
 

@@ -30,7 +30,9 @@ pub mod transformer;
 pub mod translate;
 
 mod access_log;
+mod attempts;
 mod drain;
+mod leased_body;
 
 pub use app::app;
 pub use state::AppState;

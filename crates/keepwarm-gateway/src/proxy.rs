@@ -5,25 +5,27 @@
 //! that goes away drops the upstream body, which closes that connection
 //! (it is never returned to the pool half-read).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::{HeaderValue, Method, Uri};
+use http::{HeaderValue, Uri};
 use http_body_util::{BodyExt, Limited};
-use keepwarm::{ConnectionInfo, Label};
+use keepwarm::ConnectionInfo;
 use serde_json::Value;
 
 use crate::access_log::LoggedBody;
+use crate::attempts;
 use crate::body_json::{BodyError, TopLevel};
 use crate::bridge;
 use crate::config::ApiKind;
+use crate::config::RouteTarget;
 use crate::drain::CutAtDeadline;
 use crate::error::{ApiError, Shape};
 use crate::headers;
+use crate::leased_body::LeasedBody;
 use crate::routing::route;
 use crate::scenario::{self, Scenario};
 use crate::state::AppState;
@@ -112,7 +114,7 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
-fn upstream_uri(base: &Uri, suffix: &str, query: Option<&str>) -> Result<Uri, ApiError> {
+pub(crate) fn upstream_uri(base: &Uri, suffix: &str, query: Option<&str>) -> Result<Uri, ApiError> {
     if suffix.is_empty() && query.is_none() && base.query().is_none() {
         return Ok(base.clone()); // shares the parsed URI's bytes
     }
@@ -201,64 +203,55 @@ async fn exchange(
         }
         return Ok(out);
     }
-    let chain = Chain(
-        provider
-            .transformer
-            .chain(&route.model)
-            .into_iter()
-            .cloned()
-            .collect(),
-    );
-    let (body, bridge) = if provider.api != ep.api() || !chain.0.is_empty() || parsed.is_some() {
-        let mut v = match parsed {
-            Some(v) => v,
-            None => full_json(&bytes)?,
-        };
-        bridge::request(
-            ep.api(),
-            provider.api,
-            &provider.name,
-            &mut v,
-            &route.model,
-            &chain,
-        )?
-    } else {
-        (Bytes::from(top.with_string("model", &route.model)), None)
+    let body_for = |p: &crate::config::ProviderConfig,
+                    model: &str|
+     -> Result<(Bytes, Option<bridge::Bridge>), ApiError> {
+        let chain = Chain(p.transformer.chain(model).into_iter().cloned().collect());
+        if p.api != ep.api() || !chain.0.is_empty() || parsed.is_some() {
+            let mut v = match &parsed {
+                Some(v) => v.clone(),
+                None => full_json(&bytes)?,
+            };
+            bridge::request(ep.api(), p.api, &p.name, &mut v, model, &chain)
+        } else {
+            Ok((Bytes::from(top.with_string("model", model)), None))
+        }
     };
-    let uri = upstream_uri(&provider.api_base_url, ep.suffix(), parts.uri.query())?;
-    let mut up = http::Request::new(body);
-    *up.method_mut() = Method::POST;
-    *up.uri_mut() = uri;
-    *up.headers_mut() = headers::upstream_request(&parts.headers, provider);
-    up.extensions_mut()
-        .insert(Label(Arc::from(provider.name.as_str())));
-    let pool = st
-        .pool(&provider.name)
-        .expect("every configured provider has a pool");
+    let request = attempts::Request {
+        parts: &parts,
+        api: ep.api(),
+        suffix: ep.suffix(),
+        scenario: Some(scenario.as_str()),
+        cross_api: ep != Endpoint::CountTokens,
+        body: &body_for,
+    };
+    let first = RouteTarget {
+        provider: provider.name.clone(),
+        model: route.model,
+    };
+    let deadline = tokio::time::Instant::from_std(started) + config.api_timeout;
     let before = started.elapsed();
-    let sent = Instant::now();
-    let resp = pool
-        .client
-        .request(up)
-        .await
-        .map_err(|e| ApiError::upstream(&provider.name, &e))?;
-    let upstream_wait = sent.elapsed();
+    let served = attempts::send(st, &request, first, deadline).await?;
+    let provider = served.provider;
+    let route_value = HeaderValue::from_str(&served.route).ok();
+    let upstream_wait = served.sent.elapsed();
     let overhead = started.elapsed().saturating_sub(upstream_wait).max(before);
+    let resp = served.response;
     let info = resp.extensions().get::<ConnectionInfo>().copied();
     let (p, body) = resp.into_parts();
     let logged = LoggedBody::new(
         body,
         provider.name.clone(),
-        route.model,
+        served.model,
         p.status.as_u16(),
         info,
         started,
         st.metrics()
             .request_duration(&provider.name, p.status.as_u16()),
     )
-    .with_route(route_tag);
+    .with_route(served.route.clone());
     let down = headers::downstream_response(&p.headers);
-    let mut out = match &bridge {
+    let mut out = match &served.bridge {
         Some(b) => b.response(p.status, down, logged, config.body_limit).await,
         None => {
             let mut r = Response::new(Body::new(logged));
@@ -267,6 +260,8 @@ async fn exchange(
             r
         }
     };
+    out.headers_mut()
+        .insert("x-keepwarm-attempts", HeaderValue::from(served.attempts));
     let reused = info.is_some_and(|i| i.reused);
     let h = out.headers_mut();
     h.insert(
@@ -292,6 +287,10 @@ async fn exchange(
         st.metrics().streams_cut(),
         st.config().shutdown_timeout.as_millis(),
     ));
+    if let Some(lease) = served.lease {
+        let body = std::mem::take(out.body_mut());
+        *out.body_mut() = Body::new(LeasedBody::new(body, lease));
+    }
     Ok(out)
 }
 

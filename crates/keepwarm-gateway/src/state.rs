@@ -11,6 +11,7 @@ use keepwarm::{CertificateDer, Client};
 
 use crate::config::{Config, PoolSettings};
 use crate::management::Metrics;
+use crate::resilience::Resilience;
 
 /// One provider's pool.
 #[derive(Clone, Debug)]
@@ -32,6 +33,7 @@ struct Inner {
     closing: watch::Sender<bool>,
     /// Turns `true` at the shutdown deadline: running responses are cut.
     cut: watch::Sender<bool>,
+    resilience: Resilience,
 }
 
 /// A handle that does not keep the state alive.
@@ -94,7 +96,9 @@ impl AppStateBuilder {
             });
         }
         let (metrics, collector) = Metrics::new();
+        let resilience = Resilience::build(&self.config);
         let inner = Arc::new(Inner {
+            resilience,
             config: self.config,
             pools,
             started: Instant::now(),
@@ -120,6 +124,11 @@ impl AppState {
     /// State with the built-in TLS roots.
     pub fn new(config: Config) -> Result<AppState, keepwarm::Error> {
         Self::builder(config).build()
+    }
+
+    /// Key pools, circuit breakers, retry policies and fallback chains.
+    pub fn resilience(&self) -> &Resilience {
+        &self.inner.resilience
     }
 
     /// The effective configuration.

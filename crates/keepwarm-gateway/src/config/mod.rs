@@ -96,6 +96,8 @@ pub struct ProviderConfig {
     /// `transformer`: claude-code-router's transformers for this provider
     /// (see [`transformers`]). Default none.
     pub transformer: transformers::TransformerSection,
+    /// `api_keys` (all keys, `api_key` first) and the `retry` override.
+    pub resilience: crate::resilience::config::ProviderResilience,
 }
 
 /// A `"provider,model"` pair.
@@ -157,6 +159,9 @@ pub struct Config {
     pub stats_interval: Duration,
     /// `HealthThresholds` [see [`HealthThresholds`]]: when `/api/connections/health` reports an issue.
     pub health: HealthThresholds,
+    /// `ApiKeyPool`, `Retry`, `CircuitBreaker`, `fallback` [see
+    /// [`ResilienceConfig`](crate::resilience::config::ResilienceConfig)].
+    pub resilience: crate::resilience::config::ResilienceConfig,
 }
 
 /// The seed's health rules, with their thresholds; defaults in brackets.
@@ -204,6 +209,7 @@ impl Default for Config {
             pool: PoolSection::default(),
             stats_interval: Duration::from_millis(2_000),
             health: HealthThresholds::default(),
+            resilience: Default::default(),
         }
     }
 }
@@ -345,6 +351,10 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
         );
         let api_base_url = parse::http_url(&url).ok_or_else(|| parse::err(&base_var, msg))?;
         let (name, api_key, models) = (name.to_owned(), Secret::new(key), Vec::new());
+        let resilience = crate::resilience::config::ProviderResilience {
+            keys: vec![api_key.clone()],
+            retry: None,
+        };
         c.providers.push(ProviderConfig {
             name,
             api_base_url,
@@ -352,6 +362,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
             models,
             api,
             transformer: Default::default(),
+            resilience,
         });
     }
     c.pool = PoolSection::with_providers(&c.providers);

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::resilience::config::{self as resilience, ProviderResilience};
+
 use super::{
     env, pool, ApiKind, Config, ConfigError, HealthThresholds, ProviderConfig, RouteTarget, Secret,
 };
@@ -156,6 +158,11 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// This object's own path.
+    pub(crate) fn path_of(&self) -> String {
+        self.path.clone()
+    }
+
     pub(crate) fn child(&self, key: &str) -> String {
         match self.path.is_empty() {
             true => key.to_owned(),
@@ -278,8 +285,33 @@ pub(crate) fn document(
     if let Some(f) = top.get("HealthThresholds") {
         c.health = health(f, &mut w)?;
     }
+    let r = &mut c.resilience;
+    if let Some(f) = top.get("ApiKeyPool") {
+        let (s, more) = resilience::key_pool::parse(f.value, &f.path)?;
+        (r.key_pool, w) = (s, [w, more].concat());
+    }
+    if let Some(f) = top.get("Retry") {
+        let (s, more) = resilience::retry::parse(f.value, &f.path, r.retry)?;
+        (r.retry, w) = (s, [w, more].concat());
+    }
+    if let Some(f) = top.get("CircuitBreaker") {
+        let (s, more) = resilience::breaker::parse(f.value, &f.path)?;
+        (r.breaker, w) = (s, [w, more].concat());
+    }
     if let Some(f) = top.get("Providers") {
-        c.providers = providers(&f, env, &mut w)?;
+        c.providers = providers(&f, env, c.resilience.retry, &mut w)?;
+    }
+    if let Some(f) = top.get("fallback") {
+        let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
+        c.resilience.fallback = resilience::fallback::parse(f.value, &f.path, &names)?;
+    }
+    let pooled = c.resilience.key_pool.enabled;
+    for (i, p) in c.providers.iter().enumerate() {
+        if !pooled && p.resilience.keys.len() > 1 {
+            w.push(format!(
+                "Providers[{i}].api_keys: ApiKeyPool.enabled is false, so only the first key is used"
+            ));
+        }
     }
     if let Some(f) = top.get("Router") {
         let (section, warnings) = super::scenarios::parse(f.value, &f.path)?;
@@ -324,6 +356,7 @@ fn health(f: Field<'_>, w: &mut Vec<String>) -> Result<HealthThresholds, ConfigE
 fn providers(
     f: &Field<'_>,
     env: Env<'_>,
+    retry: resilience::RetrySettings,
     w: &mut Vec<String>,
 ) -> Result<Vec<ProviderConfig>, ConfigError> {
     let Value::Array(items) = f.value else {
@@ -351,13 +384,22 @@ fn providers(
             let msg = format!("expected an absolute http(s) URL, got {}", quoted(&url));
             err(&url_f.path, msg)
         })?;
-        let key_f = o.required("api_key")?;
-        let key = key_f.string(env)?;
-        if key.is_empty() {
-            let msg =
-                "the provider's API key must not be empty (\"$VAR\" reads it from the environment)";
-            return Err(err(&key_f.path, msg));
-        }
+        let (key_f, keys_f) = (o.get("api_key"), o.get("api_keys"));
+        let expand = |s: &str| env::expand(s, env);
+        let keys = resilience::key_pool::provider_keys(
+            key_f.as_ref().map(|f| f.value),
+            keys_f.as_ref().map(|f| f.value),
+            &o.path_of(),
+            &expand,
+        )?;
+        let retry = match o.get("retry") {
+            None => None,
+            Some(f) => {
+                let (s, more) = resilience::retry::parse(f.value, &f.path, retry)?;
+                w.extend(more);
+                Some(s)
+            }
+        };
         let models = match o.get("models") {
             None => Vec::new(),
             Some(m) => match m.value {
@@ -390,7 +432,8 @@ fn providers(
             }
         };
         o.finish(w, "");
-        let api_key = Secret::new(key);
+        let api_key = keys[0].clone();
+        let resilience = ProviderResilience { keys, retry };
         out.push(ProviderConfig {
             name,
             api_base_url,
@@ -398,6 +441,7 @@ fn providers(
             models,
             api,
             transformer,
+            resilience,
         });
     }
     Ok(out)

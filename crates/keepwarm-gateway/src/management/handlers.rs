@@ -78,7 +78,13 @@ async fn provider(State(st): State<AppState>, Path(name): Path<String>) -> Respo
         .into_iter()
         .find(|v| v.name.eq_ignore_ascii_case(&name))
     {
-        Some(v) => ok(v.summary()).into_response(),
+        Some(v) => {
+            let mut data = v.summary();
+            if let Some(g) = st.resilience().get(&v.name) {
+                data["resilience"] = super::resilience::provider_json(g);
+            }
+            ok(data).into_response()
+        }
         None => fail(
             StatusCode::NOT_FOUND,
             format!("unknown provider \"{name}\" ({})", known(&st)),
@@ -117,7 +123,8 @@ async fn providers(State(st): State<AppState>) -> Json<Value> {
                 "api": p.api.as_str(),
                 "models": p.models,
                 "poolEnabled": s.enabled && s.keep_alive,
-                "status": v.status(),
+                "status": super::resilience::status(st.resilience().get(&p.name), v.status()),
+                "circuitBreaker": st.resilience().get(&p.name).map(|g| g.breaker.state().as_str()),
             })
         })
         .collect();
@@ -125,7 +132,15 @@ async fn providers(State(st): State<AppState>) -> Json<Value> {
 }
 
 async fn health(State(st): State<AppState>) -> Json<Value> {
-    ok(assess(&provider_views(&st), &st.config().health).json)
+    let mut json = assess(&provider_views(&st), &st.config().health).json;
+    let more = super::resilience::issues(&st);
+    if !more.is_empty() {
+        json["healthy"] = Value::Bool(false);
+        if let Some(list) = json["issues"].as_array_mut() {
+            list.extend(more.into_iter().map(Value::String));
+        }
+    }
+    ok(json)
 }
 
 /// Each provider's details plus its last five minutes (`recent`).

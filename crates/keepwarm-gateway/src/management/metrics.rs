@@ -182,7 +182,7 @@ fn histogram(
     Ok(())
 }
 
-fn counter(
+pub(super) fn counter(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -196,7 +196,7 @@ fn counter(
     Ok(())
 }
 
-fn gauge(
+pub(super) fn gauge(
     enc: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -355,6 +355,7 @@ impl Collector for PoolCollector {
                 .map(|v| (p(v), v.pool.counters.wait_histogram))
                 .collect::<Vec<_>>(),
         )?;
+        super::resilience::encode(&mut enc, &state)?;
         Ok(())
     }
 }

@@ -14,6 +14,11 @@
 //! | `GET /api/connections/config` | the effective pool settings per provider, keys redacted |
 //! | `GET /metrics` | Prometheus text format |
 //!
+//! Each provider's summary carries `resilience`: circuit breaker state and
+//! transitions, retries by reason, fallbacks and per-key stats (keys
+//! redacted); `/providers` `status` says `circuit_open` while its breaker is
+//! open, and `/health` lists open breakers and disabled keys as issues.
+//!
 //! A provider's numbers cover exactly its own pool. Field meanings are
 //! DESIGN.md's "Stats, defined".
 
@@ -21,6 +26,7 @@ mod handlers;
 mod health;
 mod metrics;
 pub mod recent;
+mod resilience;
 mod view;
 
 pub use handlers::routes;

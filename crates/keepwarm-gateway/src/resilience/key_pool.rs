@@ -128,6 +128,11 @@ impl KeyPool {
         self.keys.is_empty()
     }
 
+    /// Whether some key is usable now.
+    pub fn available(&self, now: Instant) -> bool {
+        self.keys.iter().any(|k| k.state(now) == KeyState::Active)
+    }
+
     /// Picks a usable key by the pool's strategy and counts a request on it.
     pub fn pick(self: &Arc<Self>, now: Instant) -> Result<KeyLease, NoKey> {
         let n = self.keys.len();

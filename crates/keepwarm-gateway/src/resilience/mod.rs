@@ -18,12 +18,14 @@
 pub mod breaker;
 pub mod config;
 pub mod fallback;
+pub mod guards;
 pub mod key_pool;
 pub mod outcome;
 pub mod retry;
 pub mod retry_after;
 
 pub use breaker::{Breaker, BreakerState, Permit, Refused};
+pub use guards::{ProviderGuards, Resilience};
 pub use key_pool::{KeyLease, KeyPool, KeyStats, NoKey};
 pub use outcome::Outcome;
 pub use retry::{Decision, RetryCounters, RetryPolicy, RetryReason};

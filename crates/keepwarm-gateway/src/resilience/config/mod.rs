@@ -23,7 +23,30 @@ pub use retry::RetrySettings;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Secret};
+
+/// The gateway-wide resilience settings (top-level config sections).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResilienceConfig {
+    /// `ApiKeyPool` [disabled].
+    pub key_pool: KeyPoolSettings,
+    /// `Retry` [2 retries, 500 ms doubling to 8000 ms].
+    pub retry: RetrySettings,
+    /// `CircuitBreaker` [5 failures in 60 s open it for 30 s].
+    pub breaker: BreakerSettings,
+    /// `fallback` [none].
+    pub fallback: Fallbacks,
+}
+
+/// A provider's own resilience settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderResilience {
+    /// Every key: `api_key` first, then `api_keys` (repeats dropped).
+    /// Empty only for providers built in code without keys.
+    pub keys: Vec<Secret>,
+    /// `retry` [none]: overrides fields of the global `Retry`.
+    pub retry: Option<RetrySettings>,
+}
 
 /// Longest accepted duration: 365 days, in milliseconds.
 const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
