@@ -267,7 +267,7 @@ async fn a_refused_provider_falls_back_to_the_next_target() {
         r#"{"model":"a,model-a","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
     let (status, h, text) = messages(&gw, body).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(h["x-keepwarm-route"], "default b,model-b");
+    assert_eq!(h["x-keepwarm-route"], "explicit b,model-b");
     assert_eq!(
         h["x-keepwarm-attempts"], "3",
         "a: first try + 1 retry, then b"
