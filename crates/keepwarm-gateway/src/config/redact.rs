@@ -19,10 +19,14 @@ impl Config {
     pub fn redacted_json(&self) -> Value {
         let providers: Vec<Value> = (self.providers.iter())
             .map(|p| {
-                json!({
+                let mut v = json!({
                     "name": p.name, "api_base_url": url(&p.api_base_url), "api_key": MASK,
                     "models": p.models, "api": p.api.as_str(),
-                })
+                });
+                for (k, x) in p.resilience.to_json() {
+                    v[k] = x;
+                }
+                v
             })
             .collect();
         let mut global = settings(&self.pool.global);
@@ -30,7 +34,7 @@ impl Config {
         let per: Map<String, Value> = (self.pool.per_provider.iter())
             .map(|(name, s)| (name.clone(), Value::Object(settings(s))))
             .collect();
-        json!({
+        let mut out = json!({
             "HOST": self.host, "PORT": self.port, "APIKEY": self.api_key.as_ref().map(|_| MASK),
             "LOG_LEVEL": self.log_level, "API_TIMEOUT_MS": ms(self.api_timeout),
             "BODY_LIMIT_BYTES": self.body_limit, "SHUTDOWN_TIMEOUT_MS": ms(self.shutdown_timeout),
@@ -46,7 +50,11 @@ impl Config {
             "Providers": providers,
             "Router": { "default": self.router_default.as_ref().map(|t| t.to_string()) },
             "HttpConnectionPool": { "enabled": self.pool.enabled, "global": global, "providers": per },
-        })
+        });
+        for (k, x) in self.resilience.to_json() {
+            out[k] = x;
+        }
+        out
     }
 }
 
@@ -109,6 +117,9 @@ mod tests {
             assert!(!s.contains(secret), "{secret} leaked: {s}");
         }
         assert_eq!(v["APIKEY"], "***");
+        assert_eq!(v["Providers"][1]["api_keys"], serde_json::json!(["…cret"]));
+        assert_eq!(v["Retry"]["attempts"], 2);
+        assert_eq!(v["CircuitBreaker"]["failureThreshold"], 5);
         assert_eq!(v["Providers"][0]["api_key"], "***");
         assert_eq!(
             v["Providers"][0]["api_base_url"],

@@ -65,7 +65,16 @@ pub(crate) fn fail(status: StatusCode, error: impl Into<String>) -> Response {
 fn stats_data(st: &AppState) -> Value {
     let views = provider_views(st);
     let mut data = overview(&views).json();
-    data["providers"] = views.iter().map(|v| v.summary()).collect();
+    data["providers"] = views.iter().map(|v| summary(st, v)).collect();
+    data
+}
+
+/// The seed's summary plus the provider's `resilience` object.
+fn summary(st: &AppState, v: &crate::management::ProviderView) -> Value {
+    let mut data = v.summary();
+    if let Some(g) = st.resilience().get(&v.name) {
+        data["resilience"] = super::resilience::provider_json(g);
+    }
     data
 }
 
@@ -78,13 +87,7 @@ async fn provider(State(st): State<AppState>, Path(name): Path<String>) -> Respo
         .into_iter()
         .find(|v| v.name.eq_ignore_ascii_case(&name))
     {
-        Some(v) => {
-            let mut data = v.summary();
-            if let Some(g) = st.resilience().get(&v.name) {
-                data["resilience"] = super::resilience::provider_json(g);
-            }
-            ok(data).into_response()
-        }
+        Some(v) => ok(summary(&st, &v)).into_response(),
         None => fail(
             StatusCode::NOT_FOUND,
             format!("unknown provider \"{name}\" ({})", known(&st)),

@@ -48,6 +48,53 @@ pub struct ProviderResilience {
     pub retry: Option<RetrySettings>,
 }
 
+fn ms(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn retry_json(r: &RetrySettings) -> Value {
+    serde_json::json!({"attempts": r.attempts, "backoffMs": ms(r.backoff), "maxBackoffMs": ms(r.max_backoff)})
+}
+
+impl ResilienceConfig {
+    /// The sections in config.json's key names, for `check-config`:
+    /// `ApiKeyPool`, `Retry`, `CircuitBreaker`, `fallback`.
+    pub fn to_json(&self) -> Vec<(&'static str, Value)> {
+        let (k, b) = (&self.key_pool, &self.breaker);
+        let fallback: serde_json::Map<String, Value> = (self.fallback.iter())
+            .map(|(s, c)| (s.to_owned(), c.iter().map(|t| t.to_string()).collect()))
+            .collect();
+        vec![
+            (
+                "ApiKeyPool",
+                serde_json::json!({"enabled": k.enabled, "strategy": k.strategy.as_str(), "cooldownMs": ms(k.cooldown)}),
+            ),
+            ("Retry", retry_json(&self.retry)),
+            (
+                "CircuitBreaker",
+                serde_json::json!({"enabled": b.enabled, "failureThreshold": b.failure_threshold,
+                "windowMs": ms(b.window), "openMs": ms(b.open)}),
+            ),
+            ("fallback", Value::Object(fallback)),
+        ]
+    }
+}
+
+impl ProviderResilience {
+    /// A provider's `api_keys` (each as `…` and its last 4 characters) and
+    /// `retry` override, for `check-config`.
+    pub fn to_json(&self) -> Vec<(&'static str, Value)> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| Value::from(crate::resilience::key_pool::redact(k.expose())));
+        vec![
+            ("api_keys", keys.collect()),
+            ("retry", self.retry.as_ref().map_or(Value::Null, retry_json)),
+        ]
+    }
+}
+
 /// Longest accepted duration: 365 days, in milliseconds.
 const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
 
