@@ -192,6 +192,15 @@ def openai_sdk_tool_round_trip_via_anthropic_provider():
     assert sent["messages"][2]["content"][0]["type"] == "tool_result", sent
 
 
+def key_pool_429_is_invisible():
+    # `pooled` has two keys; the provider answers key 1 with 429 + retry-after.
+    for _ in range(4):
+        msg = ac.messages.create(model="pooled,claude-test", max_tokens=5, messages=[{"role": "user", "content": "hi"}])
+        assert msg.content[0].type == "text", msg
+    seen = stats()["pooled"]
+    assert seen == {"key1": 1, "key2": 4}, f"requests per key at the provider: {seen}"
+
+
 for name, fn in [
     ("anthropic SDK: messages.create", anthropic_plain),
     ("anthropic SDK: messages.stream", anthropic_stream),
@@ -208,6 +217,7 @@ for name, fn in [
     ("openai SDK -> Anthropic provider: chat.completions.create", openai_sdk_to_anthropic_provider),
     ("openai SDK -> Anthropic provider: stream with usage", openai_sdk_stream_from_anthropic_provider),
     ("openai SDK -> Anthropic provider: tool call round trip", openai_sdk_tool_round_trip_via_anthropic_provider),
+    ("anthropic SDK: a 429 on one key answered by another, invisibly", key_pool_429_is_invisible),
 ]:
     check(name, fn)
 
