@@ -88,6 +88,18 @@ fn unavailable(code: &'static str, message: String) -> ApiError {
     }
 }
 
+fn deadline_passed(provider: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::GATEWAY_TIMEOUT,
+        kind: "timeout_error",
+        code: "upstream_timeout",
+        message: format!(
+            "provider {provider}: no answer within the request's deadline (API_TIMEOUT_MS)"
+        ),
+        shape: Shape::Anthropic,
+    }
+}
+
 fn breaker_open(provider: &str, reopens_in: Option<Duration>) -> ApiError {
     let when = match reopens_in {
         Some(d) => format!(
@@ -252,6 +264,10 @@ async fn try_target<'r>(
 ) -> Result<Served<'r>, Failure<'r>> {
     let mut done = 0u32;
     loop {
+        if deadline <= Instant::now() {
+            // Out of time before trying: not this provider's failure.
+            return Err(Failure::Error(deadline_passed(&provider.name)));
+        }
         let permit = guards
             .breaker
             .admit(Instant::now())
@@ -279,16 +295,7 @@ async fn try_target<'r>(
             Ok(r) => r,
             Err(_) => {
                 permit.record(Outcome::Timeout, Instant::now());
-                return Err(Failure::Error(ApiError {
-                    status: StatusCode::GATEWAY_TIMEOUT,
-                    kind: "timeout_error",
-                    code: "upstream_timeout",
-                    message: format!(
-                        "provider {}: no answer within API_TIMEOUT_MS",
-                        provider.name
-                    ),
-                    shape: Shape::Anthropic,
-                }));
+                return Err(Failure::Error(deadline_passed(&provider.name)));
             }
         };
         let now = Instant::now();

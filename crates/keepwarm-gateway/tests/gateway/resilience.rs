@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use keepwarm_testkit::{refused_url, FaultyProvider, MockApi};
+use keepwarm_testkit::{refused_url, Fault, FaultyProvider, MockApi};
 
 use crate::support::*;
 
@@ -291,4 +291,51 @@ async fn a_refused_provider_falls_back_to_the_next_target() {
         provider_json(&gw, "a").await["resilience"]["fallbacksFrom"],
         1
     );
+}
+
+#[tokio::test]
+async fn a_hanging_provider_times_out_opens_its_breaker_and_traffic_falls_back() {
+    let a = FaultyProvider::start(MockApi::Anthropic, &[K1]).await;
+    let b = FaultyProvider::start(MockApi::Anthropic, &[K2]).await;
+    a.push(Fault::Hang);
+    let text = r#"{
+      "API_TIMEOUT_MS": 300,
+      "Providers": [
+        { "name": "a", "api_base_url": "$A_URL", "api_key": "$K1" },
+        { "name": "b", "api_base_url": "$B_URL", "api_key": "$K2" }],
+      "CircuitBreaker": {"failureThreshold": 1, "openMs": 60000},
+      "fallback": {"default": ["b,model-b"]}
+    }"#;
+    let vars = vec![
+        ("A_URL", a.endpoint()),
+        ("B_URL", b.endpoint()),
+        ("K1", K1.into()),
+        ("K2", K2.into()),
+    ];
+    let gw = Gateway::start(text, &vars, &[]).await;
+    let body = r#"{"model":"a,model-a","max_tokens":5,"messages":[]}"#;
+    let (status, _, text) = messages(&gw, body).await;
+    assert_eq!(status, 504, "{text}");
+    assert!(
+        json(&text)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provider a"),
+        "{text}"
+    );
+    assert_eq!(a.received().len(), 1);
+    assert_eq!(
+        provider_json(&gw, "a").await["resilience"]["circuitBreaker"]["state"],
+        "open"
+    );
+    // a's breaker is open: the next request goes straight to b, a sees nothing.
+    let before_b = b.received().len();
+    let (status, h, text) = messages(&gw, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(h["x-keepwarm-route"], "default b,model-b");
+    assert_eq!(
+        h["x-keepwarm-attempts"], "1",
+        "the open breaker cost no attempt"
+    );
+    assert_eq!((a.received().len(), b.received().len()), (1, before_b + 1));
 }
