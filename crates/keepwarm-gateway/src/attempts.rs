@@ -187,6 +187,7 @@ pub(crate) async fn send<'r>(
     let mut attempts = 0u32;
     let mut last: Option<Failure<'r>> = None;
     let mut previous: Option<&'r Provider> = None;
+    let mut skipped: Vec<String> = Vec::new();
     for target in &targets {
         let Some(provider) = st.config().provider(&target.provider) else {
             continue;
@@ -194,6 +195,7 @@ pub(crate) async fn send<'r>(
         if provider.api != req.api && !req.cross_api {
             if previous.is_some() {
                 tracing::warn!(from = previous.map(|p| &*p.name), to = %target, "fallback target skipped: it speaks another API and translation is not available");
+                skipped.push(format!("{target} ({} API)", provider.api().as_str()));
                 continue;
             }
             let right = match provider.api {
@@ -242,7 +244,16 @@ pub(crate) async fn send<'r>(
             served.attempts = attempts;
             Ok(*served)
         }
-        Some(Failure::Error(e)) => Err(e),
+        Some(Failure::Error(mut e)) => {
+            if !skipped.is_empty() {
+                e.message = format!(
+                    "{}; fallback skipped, it speaks the other API: {}",
+                    e.message,
+                    skipped.join(", ")
+                );
+            }
+            Err(e)
+        }
         None => Err(unavailable(
             "no_target",
             "no provider could take the request".to_owned(),

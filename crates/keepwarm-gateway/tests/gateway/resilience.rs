@@ -339,3 +339,31 @@ async fn a_hanging_provider_times_out_opens_its_breaker_and_traffic_falls_back()
     );
     assert_eq!((a.received().len(), b.received().len()), (1, before_b + 1));
 }
+
+#[tokio::test]
+async fn a_fallback_target_of_the_other_api_is_skipped_with_a_clear_error() {
+    let o = FaultyProvider::start(MockApi::OpenAi, &[K2]).await;
+    let text = r#"{
+      "Providers": [
+        { "name": "a", "api_base_url": "$A_URL", "api_key": "$K1" },
+        { "name": "o", "api_base_url": "$O_URL", "api_key": "$K2" }],
+      "Retry": {"attempts": 0},
+      "fallback": {"default": ["o,gpt-x"]}
+    }"#;
+    let vars = vec![
+        ("A_URL", refused_url("/v1/messages")),
+        ("O_URL", o.endpoint()),
+        ("K1", K1.into()),
+        ("K2", K2.into()),
+    ];
+    let gw = Gateway::start(text, &vars, &[]).await;
+    let (status, _, text) = messages(&gw, r#"{"model":"a,m","max_tokens":5,"messages":[]}"#).await;
+    assert_eq!(status, 502, "{text}");
+    let msg = json(&text)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("provider a")
+            && msg.contains("fallback skipped, it speaks the other API: o,gpt-x (openai API)"),
+        "{msg}"
+    );
+    assert!(o.received().is_empty());
+}
