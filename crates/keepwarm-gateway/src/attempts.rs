@@ -195,7 +195,7 @@ pub(crate) async fn send<'r>(
         if provider.api != req.api && !req.cross_api {
             if previous.is_some() {
                 tracing::warn!(from = previous.map(|p| &*p.name), to = %target, "fallback target skipped: it speaks another API and translation is not available");
-                skipped.push(format!("{target} ({} API)", provider.api().as_str()));
+                skipped.push(format!("{target} ({} API)", provider.api.as_str()));
                 continue;
             }
             let right = match provider.api {

@@ -332,7 +332,7 @@ async fn a_hanging_provider_times_out_opens_its_breaker_and_traffic_falls_back()
     let before_b = b.received().len();
     let (status, h, text) = messages(&gw, body).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(h["x-keepwarm-route"], "default b,model-b");
+    assert_eq!(h["x-keepwarm-route"], "explicit b,model-b");
     assert_eq!(
         h["x-keepwarm-attempts"], "1",
         "the open breaker cost no attempt"
@@ -341,7 +341,7 @@ async fn a_hanging_provider_times_out_opens_its_breaker_and_traffic_falls_back()
 }
 
 #[tokio::test]
-async fn a_fallback_target_of_the_other_api_is_skipped_with_a_clear_error() {
+async fn a_fallback_target_of_the_other_api_gets_the_request_translated() {
     let o = FaultyProvider::start(MockApi::OpenAi, &[K2]).await;
     let text = r#"{
       "Providers": [
@@ -357,13 +357,21 @@ async fn a_fallback_target_of_the_other_api_is_skipped_with_a_clear_error() {
         ("K2", K2.into()),
     ];
     let gw = Gateway::start(text, &vars, &[]).await;
-    let (status, _, text) = messages(&gw, r#"{"model":"a,m","max_tokens":5,"messages":[]}"#).await;
-    assert_eq!(status, 502, "{text}");
-    let msg = json(&text)["error"]["message"].as_str().unwrap().to_owned();
-    assert!(
-        msg.contains("provider a")
-            && msg.contains("fallback skipped, it speaks the other API: o,gpt-x (openai API)"),
-        "{msg}"
+    let body = r#"{"model":"a,m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
+    let (status, h, text) = messages(&gw, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(h["x-keepwarm-route"], "explicit o,gpt-x");
+    assert_eq!(
+        json(&text)["type"],
+        "message",
+        "answered in the caller's (Anthropic) shape: {text}"
     );
-    assert!(o.received().is_empty());
+    let got = o.received();
+    assert_eq!(got.len(), 1);
+    let sent = json(std::str::from_utf8(&got[0].body).unwrap());
+    assert_eq!(
+        (sent["model"].as_str(), sent["messages"][0]["role"].as_str()),
+        (Some("gpt-x"), Some("user")),
+        "OpenAI-shaped: {sent}"
+    );
 }
