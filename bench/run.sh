@@ -344,6 +344,17 @@ if [ "$MODE" = full ] && want p8 && have valgrind && have ms_print; then
   done
 fi
 
+# --- where the gateway's allocations per request come from (valgrind DHAT) ----
+if [ "$MODE" = full ] && want allocs && have valgrind && have nginx; then
+  say "allocation profile: valgrind --tool=dhat on keepwarm-allocs (50 + 400 requests)"
+  if timeout 300 valgrind --tool=dhat --dhat-out-file="$W/dhat.json" "$ALLOCS" \
+      --upstream "http://127.0.0.1:$A/v1/messages" --warmup 50 --n 400 >/dev/null 2>"$W/dhat.err"; then
+    python3 bench/dhat_top.py "$W/dhat.json" 450 >>"$RAW" || loud "dhat_top.py failed"
+  else
+    loud "the DHAT run failed: no allocation profile ($(tail -2 "$W/dhat.err"))"
+  fi
+fi
+
 # --- where the gateway spends its time (perf, while wrk loads it) -------------
 if [ "$MODE" = full ] && want p6 && have perf && have wrk && [ -n "${GWPID:-}" ]; then
   say "profiling the gateway with perf during a 6 s wrk run"

@@ -451,6 +451,21 @@ fn markdown(s: &Summary, goals: &[Goal], raw: &Groups, machine: &Value) -> Strin
             let _ = writeln!(md, "```\n");
         }
     }
+    if let Some(p) = raw.get("profile_allocs").and_then(|x| x.last()) {
+        let _ = writeln!(
+            md,
+            "**Allocation profile** (valgrind DHAT on `keepwarm-allocs`, {} requests; the {} sites that allocate on every request, {} allocations per request between them; per request: count × mean size, then the first frames outside the allocator):\n\n```text",
+            p.get("requests_profiled").and_then(Value::as_u64).unwrap_or(0),
+            p.get("sites_per_request").and_then(Value::as_u64).unwrap_or(0),
+            p.get("allocations_per_request_in_sites").and_then(Value::as_f64).unwrap_or(0.0),
+        );
+        if let Some(Value::Array(top)) = p.get("top") {
+            for l in top {
+                let _ = writeln!(md, "{}", l.as_str().unwrap_or(""));
+            }
+        }
+        let _ = writeln!(md, "```\n");
+    }
     if let Value::Object(m) = machine {
         let _ = writeln!(md, "### Machine and load\n\n| | |\n|---|---|");
         for (k, v) in m {

@@ -165,7 +165,7 @@ fn run(a: Args) -> BoxResult<()> {
         })
         .ok_or_else(|| format!("the gateway at {addr} did not accept within 5 s"))?;
     s.set_nodelay(true)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
     let req = format!(
         "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\ncontent-type: application/json\r\n\
          anthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n{CHAT_BODY}",

@@ -14,26 +14,26 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
     ) || name.as_str().starts_with("proxy-")
 }
 
-/// Names listed in `Connection:` are hop-by-hop too.
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+/// Names listed in `Connection:` are hop-by-hop too. Compared in place
+/// (no list of names built per request: header names are lower case, the
+/// tokens compared without regard to case).
+fn connection_listed(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers
         .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect()
+        .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
 /// The headers to send upstream: the caller's minus hop-by-hop, `Host`,
 /// `Content-Length` (recomputed), and its credentials; plus the provider's
 /// key and, for Anthropic, a default `anthropic-version`.
 pub fn upstream_request(incoming: &HeaderMap, provider: &ProviderConfig) -> HeaderMap {
-    let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 2);
     for (name, value) in incoming {
         if is_hop_by_hop(name)
-            || listed.contains(name)
+            || connection_listed(incoming, name)
             || name == HOST
             || name == CONTENT_LENGTH
             || name == AUTHORIZATION
@@ -68,10 +68,9 @@ pub fn upstream_request(incoming: &HeaderMap, provider: &ProviderConfig) -> Head
 
 /// The upstream's response headers minus hop-by-hop ones.
 pub fn downstream_response(upstream: &HeaderMap) -> HeaderMap {
-    let listed = connection_listed(upstream);
     let mut out = HeaderMap::with_capacity(upstream.len() + 2);
     for (name, value) in upstream {
-        if is_hop_by_hop(name) || listed.contains(name) {
+        if is_hop_by_hop(name) || connection_listed(upstream, name) {
             continue;
         }
         out.append(name.clone(), value.clone());
