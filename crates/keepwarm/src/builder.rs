@@ -10,6 +10,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::client::{Client, ClientOptions};
 use crate::error::Error;
+use crate::profile::Profile;
 use crate::protocol::Protocol;
 
 /// Builds a [`Client`]. Options use the names of Node's `http.Agent` /
@@ -21,6 +22,7 @@ pub struct ClientBuilder {
     pool: PoolOptions,
     max_free_set: bool,
     per_label: HashMap<String, PoolOptions>,
+    profiles: HashMap<String, Profile>,
     max_idle_total: Option<usize>,
     opts: ClientOptions,
     roots: Vec<CertificateDer<'static>>,
@@ -34,6 +36,7 @@ impl Default for ClientBuilder {
             pool: PoolOptions::default(),
             max_free_set: false,
             per_label: HashMap::new(),
+            profiles: HashMap::new(),
             max_idle_total: None,
             opts: ClientOptions::default(),
             roots: Vec::new(),
@@ -119,6 +122,16 @@ impl ClientBuilder {
     /// defaults whole. Default: none.
     pub fn label_options(mut self, label: impl Into<String>, opts: PoolOptions) -> Self {
         self.per_label.insert(label.into(), opts);
+        self
+    }
+
+    /// The settings of the keys with this label (a provider): pool
+    /// options and timers, replacing this builder's pool options and
+    /// `connectTimeout`, `timeout`, `responseHeaderTimeout`,
+    /// `keepAliveMsecs` for them; the rest (`maxIdleTotal`, retries,
+    /// protocol, TLS) stays client-wide. Default: none.
+    pub fn profile(mut self, label: impl Into<String>, profile: Profile) -> Self {
+        self.profiles.insert(label.into(), profile);
         self
     }
 
@@ -209,9 +222,16 @@ impl ClientBuilder {
         if !self.max_free_set {
             pool.max_free_sockets = pool.max_free_sockets.min(pool.max_sockets);
         }
+        let mut per_label = self.per_label;
+        for (label, p) in &self.profiles {
+            p.pool.validate().map_err(|e| {
+                Error::builder(format!("invalid client setting {e} (profile \"{label}\")"))
+            })?;
+            per_label.insert(label.clone(), p.pool.clone());
+        }
         let config = PoolConfig {
             default: pool,
-            per_label: self.per_label,
+            per_label,
             max_idle_total: self.max_idle_total,
         };
         config
@@ -239,7 +259,20 @@ impl ClientBuilder {
             Some(t) => t,
             None => crate::tls::client_config(&self.roots, self.webpki_roots)?,
         };
-        Ok(Client::from_parts(config, self.opts, tls))
+        let mut profiles = HashMap::with_capacity(self.profiles.len());
+        for (label, p) in self.profiles {
+            let whose = format!(" (profile \"{label}\")");
+            p.validate(&whose)?;
+            let opts = ClientOptions {
+                connect_timeout: p.connect_timeout,
+                timeout: p.timeout,
+                response_header_timeout: p.response_header_timeout,
+                keep_alive_msecs: p.keep_alive_msecs,
+                ..self.opts.clone()
+            };
+            profiles.insert(label, opts);
+        }
+        Ok(Client::from_parts(config, self.opts, profiles, tls))
     }
 }
 
@@ -279,5 +312,48 @@ mod tests {
     fn an_unset_max_free_follows_a_low_max_sockets() {
         let c = ClientBuilder::default().max_sockets(4).build().unwrap();
         assert_eq!(c.pool_config().default.max_free_sockets, 4);
+    }
+
+    #[test]
+    fn a_profile_sets_its_label_and_is_checked_by_name() {
+        let pool = PoolOptions {
+            max_sockets: 2,
+            max_free_sockets: 2,
+            ..PoolOptions::default()
+        };
+        let c = ClientBuilder::default()
+            .max_idle_total(Some(3))
+            .profile(
+                "p1",
+                Profile {
+                    pool: pool.clone(),
+                    timeout: Duration::from_secs(5),
+                    ..Profile::default()
+                },
+            )
+            .build()
+            .unwrap();
+        assert_eq!(c.pool_config().for_label("p1"), &pool);
+        assert_eq!(c.pool_config().for_label("other").max_sockets, 50);
+        assert_eq!(c.timeout_for("p1"), Duration::from_secs(5));
+        assert_eq!(c.timeout_for("other"), Duration::from_secs(30));
+        assert_eq!(c.pool_config().max_idle_total, Some(3));
+        let e = ClientBuilder::default()
+            .profile(
+                "p2",
+                Profile {
+                    pool: PoolOptions {
+                        max_sockets: 0,
+                        ..PoolOptions::default()
+                    },
+                    ..Profile::default()
+                },
+            )
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid client setting maxSockets: must be at least 1, got 0 (profile \"p2\")"
+        );
     }
 }

@@ -129,15 +129,30 @@ pub(crate) struct ClientInner {
     /// The TLS configuration with ALPN for `Auto`, `Http1`, `Http2`; clones
     /// of one, sharing its session cache.
     tls: [Arc<ClientConfig>; 3],
+    /// Options of labels without a profile (and the client-wide ones:
+    /// `max_retries`).
     pub(crate) opts: ClientOptions,
+    /// Options per label, from [`ClientBuilder::profile`].
+    profiles: HashMap<String, ClientOptions>,
     tls_counts: Mutex<TlsTally>,
     pub(crate) registry: Registry,
 }
 
 impl ClientInner {
+    /// The options in force for `key`: its label's profile, else the
+    /// client's.
+    pub(crate) fn opts_for(&self, key: &Key) -> &ClientOptions {
+        self.opts_for_label(&key.label)
+    }
+
+    /// The options in force for `label`.
+    pub(crate) fn opts_for_label(&self, label: &str) -> &ClientOptions {
+        self.profiles.get(label).unwrap_or(&self.opts)
+    }
+
     /// The protocol to speak with `key`'s origin.
-    pub(crate) fn protocol_for(&self, _key: &Key) -> Protocol {
-        self.opts.protocol
+    pub(crate) fn protocol_for(&self, key: &Key) -> Protocol {
+        self.opts_for(key).protocol
     }
 
     /// The TLS configuration offering `protocol` in ALPN.
@@ -255,6 +270,7 @@ impl Client {
     pub(crate) fn from_parts(
         config: PoolConfig,
         opts: ClientOptions,
+        profiles: HashMap<String, ClientOptions>,
         tls: Arc<ClientConfig>,
     ) -> Client {
         let inner = Arc::new_cyclic(|me: &Weak<ClientInner>| {
@@ -273,6 +289,7 @@ impl Client {
                     with_alpn(Protocol::Http2),
                 ],
                 opts,
+                profiles,
                 tls_counts: Mutex::new(TlsTally::default()),
                 registry: Registry::default(),
             }
@@ -283,6 +300,12 @@ impl Client {
     /// The pool configuration in force.
     pub fn pool_config(&self) -> &PoolConfig {
         self.inner.pool.config()
+    }
+
+    /// The inactivity `timeout` in force for keys with `label` (its
+    /// profile's, else the client's).
+    pub fn timeout_for(&self, label: &str) -> Duration {
+        self.inner.opts_for_label(label).timeout
     }
 
     /// `GET url`.
@@ -340,11 +363,8 @@ impl Client {
         loop {
             let mut lease = self.checkout(&key).await?;
             let reused = lease.info().reused;
-            let header_timeout = self
-                .inner
-                .opts
-                .response_header_timeout
-                .unwrap_or(self.inner.opts.timeout);
+            let opts = self.inner.opts_for(&key);
+            let header_timeout = opts.response_header_timeout.unwrap_or(opts.timeout);
             let h1 = match lease.conn_mut() {
                 Conn::H1(c) => &mut c.sender,
                 Conn::H2(c) => {
@@ -481,7 +501,7 @@ impl Client {
                 retries,
             });
         }
-        let body = ResponseBody::h2(body, key.clone(), self.inner.opts.timeout);
+        let body = ResponseBody::h2(body, key.clone(), self.inner.opts_for(key).timeout);
         Response::from_parts(parts, body)
     }
 
@@ -491,6 +511,7 @@ impl Client {
         mut lease: Lease<Key, Conn>,
         retries: u32,
     ) -> Response<ResponseBody> {
+        let timeout = self.inner.opts_for(lease.key()).timeout;
         let h = hints::read(resp.version(), resp.headers());
         if let Some(secs) = h.timeout_secs {
             lease.limit_idle_timeout(hints::idle_cap(secs));
@@ -510,7 +531,7 @@ impl Client {
         };
         let (mut parts, incoming) = resp.into_parts();
         parts.extensions.insert(info);
-        let body = ResponseBody::new(incoming, lease, h.close, self.inner.opts.timeout);
+        let body = ResponseBody::new(incoming, lease, h.close, timeout);
         Response::from_parts(parts, body)
     }
 

@@ -77,10 +77,10 @@ pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Resu
     let inner = client
         .upgrade()
         .ok_or_else(|| Error::builder("the client was dropped"))?;
-    let connect_timeout = inner.opts.connect_timeout;
+    let connect_timeout = inner.opts_for(key).connect_timeout;
     let protocol = inner.protocol_for(key);
     let work = async {
-        let stream = tcp(key, inner.opts.keep_alive_msecs).await?;
+        let stream = tcp(key, inner.opts_for(key).keep_alive_msecs).await?;
         match key.scheme {
             Scheme::Http if protocol == Protocol::Http2 => {
                 crate::http2::conn::handshake(client, key, id, stream, Handshake::None)

@@ -37,6 +37,7 @@ mod http2;
 mod info;
 mod key;
 mod pooled;
+mod profile;
 mod protocol;
 mod tls;
 
@@ -48,6 +49,7 @@ pub use error::Error;
 pub use info::{ConnectionInfo, Handshake};
 pub use keepwarm_pool::{CloseReason, ConnectionSnapshot, DestroyReport, KeySnapshot, PoolOptions};
 pub use key::{Key, Scheme};
+pub use profile::Profile;
 pub use protocol::{ConnProtocol, Protocol};
 pub use rustls;
 pub use rustls_pki_types::CertificateDer;

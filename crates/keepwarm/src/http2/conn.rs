@@ -72,9 +72,9 @@ where
         life: life_rx,
         ready: Some(ready_tx),
         state: state.clone(),
-        keep_alive: inner.opts.keep_alive_msecs,
-        ping_timeout: inner.opts.ping_timeout,
-        timer: Box::pin(tokio::time::sleep(inner.opts.connect_timeout)),
+        keep_alive: inner.opts_for(key).keep_alive_msecs,
+        ping_timeout: inner.opts_for(key).ping_timeout,
+        timer: Box::pin(tokio::time::sleep(inner.opts_for(key).connect_timeout)),
         pinging: true,
         ended: None,
     };
@@ -93,7 +93,7 @@ where
         server_max
     };
     let ours = inner
-        .opts
+        .opts_for(key)
         .max_concurrent_streams
         .map_or(usize::MAX, |n| n as usize);
     Ok(H2Conn {
