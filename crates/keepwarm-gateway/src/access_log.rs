@@ -15,7 +15,7 @@ use crate::management::DurationSink;
 /// Wraps an upstream body to log when it ends.
 pub(crate) struct LoggedBody {
     inner: ResponseBody,
-    provider: String,
+    provider: std::sync::Arc<str>,
     model: String,
     status: u16,
     info: Option<ConnectionInfo>,
@@ -38,7 +38,7 @@ impl LoggedBody {
     /// Wraps `inner`.
     pub(crate) fn new(
         inner: ResponseBody,
-        provider: String,
+        provider: std::sync::Arc<str>,
         model: String,
         status: u16,
         info: Option<ConnectionInfo>,

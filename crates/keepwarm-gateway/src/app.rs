@@ -45,7 +45,7 @@ async fn health(State(st): State<AppState>) -> Json<serde_json::Value> {
     Json(json!({
         "status": "ok",
         "uptimeSeconds": st.started().elapsed().as_secs(),
-        "providers": st.pools().iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        "providers": st.registry().providers().iter().map(|p| &*p.name).collect::<Vec<_>>(),
     }))
 }
 

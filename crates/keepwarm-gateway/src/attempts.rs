@@ -13,9 +13,9 @@ use keepwarm::ResponseBody;
 use tokio::time::Instant;
 
 use crate::bridge::Bridge;
-use crate::config::ProviderConfig as Provider;
 use crate::config::{ApiKind, RouteTarget};
 use crate::error::{ApiError, Shape};
+use crate::registry::{Provider, Registry};
 use crate::resilience::{
     fallback, retry_after, Decision, KeyLease, NoKey, Outcome, ProviderGuards, RetryReason,
 };
@@ -133,7 +133,9 @@ fn no_key(provider: &str, why: NoKey) -> ApiError {
     }
 }
 
-/// The upstream request for `provider` and `model`, with `lease`'s key.
+/// The upstream request for `provider` and `model`: the provider's own
+/// (sensitive) auth header, replaced by `lease`'s key when it has a key
+/// pool; under the provider's pool label in the one client.
 fn build(
     req: &Request<'_>,
     provider: &Provider,
@@ -141,15 +143,14 @@ fn build(
     lease: Option<&KeyLease>,
 ) -> Result<(http::Request<Bytes>, Option<Bridge>), ApiError> {
     let (body, bridge) = (req.body)(provider, model)?;
-    let uri =
-        crate::proxy::upstream_uri(&provider.api_base_url, req.suffix, req.parts.uri.query())?;
+    let uri = crate::proxy::upstream_uri(provider.base(), req.suffix, req.parts.uri.query())?;
     let mut up = http::Request::new(body);
     *up.method_mut() = Method::POST;
     *up.uri_mut() = uri;
     *up.headers_mut() = crate::headers::upstream_request(&req.parts.headers, provider);
     if let Some(lease) = lease {
         let key = lease.secret().expose();
-        let (name, value) = match provider.api {
+        let (name, value) = match provider.api() {
             ApiKind::Anthropic => ("x-api-key", key.to_owned()),
             ApiKind::OpenAi => ("authorization", format!("Bearer {key}")),
         };
@@ -166,17 +167,17 @@ fn build(
         value.set_sensitive(true);
         up.headers_mut().insert(name, value);
     }
-    up.extensions_mut()
-        .insert(keepwarm::Label(std::sync::Arc::from(
-            provider.name.as_str(),
-        )));
+    up.extensions_mut().insert(provider.label.clone());
     Ok((up, bridge))
 }
 
 /// Tries `first`, then the fallback chain, until an answer is worth
 /// relaying. `deadline` bounds everything, backoff waits included.
+/// Targets are looked up in `reg`, the registry the request started with;
+/// every attempt goes through the one client of `st`.
 pub(crate) async fn send<'r>(
-    st: &'r AppState,
+    st: &AppState,
+    reg: &'r Registry,
     req: &Request<'_>,
     first: RouteTarget,
     deadline: Instant,
@@ -189,16 +190,16 @@ pub(crate) async fn send<'r>(
     let mut previous: Option<&'r Provider> = None;
     let mut skipped: Vec<String> = Vec::new();
     for target in &targets {
-        let Some(provider) = st.config().provider(&target.provider) else {
+        let Some(provider) = reg.get(&target.provider) else {
             continue;
         };
-        if provider.api != req.api && !req.cross_api {
+        if provider.api() != req.api && !req.cross_api {
             if previous.is_some() {
                 tracing::warn!(from = previous.map(|p| &*p.name), to = %target, "fallback target skipped: it speaks another API and translation is not available");
-                skipped.push(format!("{target} ({} API)", provider.api.as_str()));
+                skipped.push(format!("{target} ({} API)", provider.api().as_str()));
                 continue;
             }
-            let right = match provider.api {
+            let right = match provider.api() {
                 ApiKind::Anthropic => "/v1/messages",
                 ApiKind::OpenAi => "/v1/chat/completions",
             };
@@ -207,7 +208,7 @@ pub(crate) async fn send<'r>(
                 format!(
                     "provider \"{}\" speaks the {} API; send this request to {right}",
                     provider.name,
-                    provider.api.as_str()
+                    provider.api().as_str()
                 ),
             ));
         }
@@ -292,17 +293,11 @@ async fn try_target<'r>(
         };
         let (up, bridge) =
             build(req, provider, &target.model, lease.as_ref()).map_err(Failure::Error)?;
-        let Some(pool) = st.pool(&provider.name) else {
-            return Err(Failure::Error(unavailable(
-                "no_pool",
-                format!("provider {} has no pool", provider.name),
-            )));
-        };
         let remaining = deadline.saturating_duration_since(Instant::now());
         let sent = std::time::Instant::now();
         *attempts += 1;
         done += 1;
-        let result = match tokio::time::timeout(remaining, pool.client.request(up)).await {
+        let result = match tokio::time::timeout(remaining, st.client().request(up)).await {
             Ok(r) => r,
             Err(_) => {
                 permit.record(Outcome::Timeout, Instant::now());

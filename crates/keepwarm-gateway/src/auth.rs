@@ -22,13 +22,15 @@ fn presented(req: &Request) -> Option<&[u8]> {
 
 /// Middleware: 401 in the caller's API shape unless the key matches.
 pub async fn require_key(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(want) = state.config().api_key.as_ref() else {
-        return next.run(req).await;
-    };
     if crate::dashboard::is_public(req.uri().path()) {
         return next.run(req).await;
     }
-    let ok = presented(&req).is_some_and(|got| bool::from(got.ct_eq(want.expose().as_bytes())));
+    let ok = match &state.registry().config().api_key {
+        None => true,
+        Some(want) => {
+            presented(&req).is_some_and(|got| bool::from(got.ct_eq(want.expose().as_bytes())))
+        }
+    };
     if ok {
         next.run(req).await
     } else {

@@ -98,6 +98,21 @@ impl ApiError {
         )
     }
 
+    /// 408: the caller's request body paused longer than `which` allows
+    /// (`BODY_READ_TIMEOUT_MS` between bytes, `API_TIMEOUT_MS` in total).
+    /// The connection is closed after this answer.
+    pub fn body_timeout(which: &str, limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout_error",
+            "request_timeout",
+            format!(
+                "the request body did not arrive in time: {which} is {} ms",
+                limit.as_millis()
+            ),
+        )
+    }
+
     /// 502 or 504 for a failed upstream exchange, naming the provider and cause.
     pub fn upstream(provider: &str, err: &keepwarm::Error) -> Self {
         if err.is_timeout() || err.is_pool_exhausted() {
@@ -140,7 +155,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut r = (self.status, Json(self.body())).into_response();
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: do not read it as the
+            // next request.
+            r.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        r
     }
 }
 

@@ -1,10 +1,11 @@
 //! Which headers cross the gateway: hop-by-hop headers are stripped both
 //! ways, the caller's gateway credentials never go upstream, the provider's
-//! key is injected.
+//! pre-built (sensitive) auth header is injected.
 
 use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, HOST};
 
-use crate::config::{ApiKind, ProviderConfig};
+use crate::config::ApiKind;
+use crate::registry::Provider;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) and their relatives.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -29,7 +30,7 @@ fn connection_listed(headers: &HeaderMap, name: &HeaderName) -> bool {
 /// The headers to send upstream: the caller's minus hop-by-hop, `Host`,
 /// `Content-Length` (recomputed), and its credentials; plus the provider's
 /// key and, for Anthropic, a default `anthropic-version`.
-pub fn upstream_request(incoming: &HeaderMap, provider: &ProviderConfig) -> HeaderMap {
+pub fn upstream_request(incoming: &HeaderMap, provider: &Provider) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(incoming.len() + 2);
     for (name, value) in incoming {
         if is_hop_by_hop(name)
@@ -43,21 +44,10 @@ pub fn upstream_request(incoming: &HeaderMap, provider: &ProviderConfig) -> Head
         }
         out.append(name.clone(), value.clone());
     }
-    let key = provider.api_key.expose();
-    match provider.api {
-        ApiKind::Anthropic => {
-            if let Ok(v) = HeaderValue::from_str(key) {
-                out.insert("x-api-key", v);
-            }
-            if !out.contains_key("anthropic-version") {
-                out.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
-            }
-        }
-        ApiKind::OpenAi => {
-            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}")) {
-                out.insert(AUTHORIZATION, v);
-            }
-        }
+    let (name, value) = provider.auth_header();
+    out.insert(name.clone(), value.clone());
+    if provider.api() == ApiKind::Anthropic && !out.contains_key("anthropic-version") {
+        out.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
     }
     out.insert(
         http::header::CONTENT_TYPE,
@@ -81,10 +71,11 @@ pub fn downstream_response(upstream: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use crate::config::{PoolSettings, ProviderConfig, Secret};
+    use crate::management::Metrics;
 
-    fn provider(api: ApiKind) -> ProviderConfig {
-        ProviderConfig {
+    fn provider(api: ApiKind) -> Provider {
+        let config = ProviderConfig {
             name: "p".into(),
             api_base_url: "http://127.0.0.1:1/v1/messages".parse().unwrap(),
             api_key: Secret::new("sk-up".into()),
@@ -92,7 +83,8 @@ mod tests {
             api,
             transformer: Default::default(),
             resilience: Default::default(),
-        }
+        };
+        Provider::new(config, PoolSettings::default(), &Metrics::new().0).unwrap()
     }
 
     #[test]
@@ -114,6 +106,7 @@ mod tests {
         let out = upstream_request(&h, &provider(ApiKind::Anthropic));
         let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
         assert_eq!(out["x-api-key"], "sk-up");
+        assert!(out["x-api-key"].is_sensitive());
         assert_eq!(out["anthropic-beta"], "tools-2024");
         assert_eq!(out["anthropic-version"], "2023-06-01");
         for gone in [

@@ -1,13 +1,14 @@
-//! keepwarm-gateway: an LLM API gateway whose requests to each provider go
-//! through that provider's keep-alive pool (a `keepwarm::Client`).
+//! keepwarm-gateway: an LLM API gateway whose requests go through one
+//! keep-alive pool (a `keepwarm::Client`) with a profile per provider.
 //!
 //! [`app`] builds the router (see [`mod@app`] for the routes); [`server::serve`]
 //! runs it with a header-read timeout and graceful shutdown; [`config`]
 //! reads `config.json` (claude-code-router's conventions plus the
 //! `HttpConnectionPool` block).
 //!
-//! Data flows one way: route → provider pool → upstream; facts flow back as
-//! values (`ConnectionInfo` on each response, counters in each pool).
+//! Data flows one way: route → `&Provider` ([`registry`]) → client →
+//! upstream; facts flow back as values (`ConnectionInfo` on each response,
+//! counters in the pool).
 
 pub mod app;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod error;
 pub mod headers;
 pub mod management;
 pub mod proxy;
+pub mod registry;
 pub mod resilience;
 pub mod routing;
 pub mod scenario;
@@ -33,6 +35,7 @@ mod access_log;
 mod attempts;
 mod drain;
 mod leased_body;
+mod request_body;
 
 pub use app::app;
 pub use state::AppState;

@@ -196,7 +196,7 @@ async fn serve(path: Option<PathBuf>, host: Option<String>, port: Option<u16>) -
             "provider {} ({} API) -> {} | pool: keepAlive {}, maxSockets {}, maxFreeSockets {}, freeSocketTimeout {:?}, maxSocketLifetime {}",
             p.name,
             p.api.as_str(),
-            p.api_base_url,
+            config::redact_url(&p.api_base_url),
             s.enabled && s.keep_alive,
             s.max_sockets,
             s.max_free_sockets,

@@ -12,7 +12,6 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderValue, Uri};
-use http_body_util::{BodyExt, Limited};
 use keepwarm::ConnectionInfo;
 use serde_json::Value;
 
@@ -26,6 +25,7 @@ use crate::drain::CutAtDeadline;
 use crate::error::{ApiError, Shape};
 use crate::headers;
 use crate::leased_body::LeasedBody;
+use crate::request_body::{self, Bounds};
 use crate::routing::route;
 use crate::scenario::{self, Scenario};
 use crate::state::AppState;
@@ -92,17 +92,6 @@ async fn forward(st: AppState, req: Request, ep: Endpoint) -> Response {
     }
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(
-            "invalid_body",
-            format!("reading the request body failed: {e}"),
-        )),
-    }
-}
-
 fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -114,19 +103,31 @@ fn json_type(v: &Value) -> &'static str {
     }
 }
 
+/// The provider's endpoint plus `suffix` on its path; its own query first,
+/// then the caller's (`?api-version=…&beta=true`).
 pub(crate) fn upstream_uri(base: &Uri, suffix: &str, query: Option<&str>) -> Result<Uri, ApiError> {
-    if suffix.is_empty() && query.is_none() && base.query().is_none() {
+    let query = query.filter(|q| !q.is_empty());
+    if suffix.is_empty() && query.is_none() {
         return Ok(base.clone()); // shares the parsed URI's bytes
     }
-    let mut s = base.to_string();
-    if let Some(q) = s.find('?') {
-        s.truncate(q);
+    let mut s = String::with_capacity(128);
+    if let (Some(scheme), Some(authority)) = (base.scheme_str(), base.authority()) {
+        s.push_str(scheme);
+        s.push_str("://");
+        s.push_str(authority.as_str());
     }
-    let s = s.trim_end_matches('/').to_string() + suffix;
-    let s = match query {
-        Some(q) => format!("{s}?{q}"),
-        None => s,
-    };
+    let path = base.path().trim_end_matches('/');
+    s.push_str(path);
+    s.push_str(suffix);
+    if path.is_empty() && suffix.is_empty() {
+        s.push('/');
+    }
+    let mut sep = '?';
+    for q in [base.query(), query].into_iter().flatten() {
+        s.push(sep);
+        s.push_str(q);
+        sep = '&';
+    }
     s.parse().map_err(|e| {
         ApiError::bad_request(
             "invalid_request",
@@ -142,7 +143,22 @@ async fn exchange(
     started: Instant,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = read_body(body, st.config().body_limit).await?;
+    let reg = st.registry();
+    let config = reg.config();
+    let bounds = Bounds {
+        limit: config.body_limit,
+        between: config.body_read_timeout,
+        total: config.api_timeout,
+    };
+    let bytes = match request_body::read(body, bounds).await {
+        Ok(b) => b,
+        Err(e) => {
+            if e.code == "request_timeout" {
+                st.metrics().rejected("body_timeout");
+            }
+            return Err(e);
+        }
+    };
     let top = TopLevel::parse(&bytes).map_err(|e| match e {
         BodyError::Syntax(why) => ApiError::bad_request(
             "invalid_json",
@@ -169,10 +185,9 @@ async fn exchange(
                 "missing \"model\": send \"provider,model\", e.g. \"anthropic,claude-sonnet-4-5\"",
             )),
         };
-    let config = st.config();
     let mut parsed: Option<Value> = None;
     let (route, scenario) = if model.contains(',') {
-        (route(config, &model)?, Scenario::Explicit)
+        (route(&reg, &model)?, Scenario::Explicit)
     } else if config.router.targets().iter().any(|(k, _)| *k != "default") {
         // Scenarios read the body (and may take the subagent tag out of it).
         let mut v = full_json(&bytes)?;
@@ -180,17 +195,17 @@ async fn exchange(
         parsed = Some(v);
         let target = d.target.map(|t| t.to_string());
         (
-            route(config, target.as_deref().unwrap_or(&model))?,
+            route(&reg, target.as_deref().unwrap_or(&model))?,
             d.scenario,
         )
     } else {
-        (route(config, &model)?, Scenario::Default)
+        (route(&reg, &model)?, Scenario::Default)
     };
     let provider = route.provider;
     st.metrics().route_request(scenario.as_str());
     let route_tag = format!("{} {},{}", scenario.as_str(), provider.name, route.model);
     let route_value = HeaderValue::from_str(&route_tag).ok();
-    if ep == Endpoint::CountTokens && provider.api == ApiKind::OpenAi {
+    if ep == Endpoint::CountTokens && provider.api() == ApiKind::OpenAi {
         // An OpenAI-format provider has no count_tokens: estimate here.
         let v = match parsed {
             Some(v) => v,
@@ -203,16 +218,20 @@ async fn exchange(
         }
         return Ok(out);
     }
-    let body_for = |p: &crate::config::ProviderConfig,
+    let body_for = |p: &crate::registry::Provider,
                     model: &str|
      -> Result<(Bytes, Option<bridge::Bridge>), ApiError> {
-        let chain = Chain(p.transformer.chain(model).into_iter().cloned().collect());
-        if p.api != ep.api() || !chain.0.is_empty() || parsed.is_some() {
+        let chain = Chain(
+            (p.config.transformer.chain(model).into_iter())
+                .cloned()
+                .collect(),
+        );
+        if p.api() != ep.api() || !chain.0.is_empty() || parsed.is_some() {
             let mut v = match &parsed {
                 Some(v) => v.clone(),
                 None => full_json(&bytes)?,
             };
-            bridge::request(ep.api(), p.api, &p.name, &mut v, model, &chain)
+            bridge::request(ep.api(), p.api(), &p.name, &mut v, model, &chain)
         } else {
             Ok((Bytes::from(top.with_string("model", model)), None))
         }
@@ -226,12 +245,12 @@ async fn exchange(
         body: &body_for,
     };
     let first = RouteTarget {
-        provider: provider.name.clone(),
+        provider: provider.name.to_string(),
         model: route.model,
     };
     let deadline = tokio::time::Instant::from_std(started) + config.api_timeout;
     let before = started.elapsed();
-    let served = attempts::send(st, &request, first, deadline).await?;
+    let served = attempts::send(st, &reg, &request, first, deadline).await?;
     let provider = served.provider;
     let route_value = HeaderValue::from_str(&served.route).ok();
     let upstream_wait = served.sent.elapsed();
@@ -246,8 +265,7 @@ async fn exchange(
         p.status.as_u16(),
         info,
         started,
-        st.metrics()
-            .request_duration(&provider.name, p.status.as_u16()),
+        provider.request_duration(st.metrics(), p.status.as_u16()),
     )
     .with_route(served.route.clone());
     let down = headers::downstream_response(&p.headers);
@@ -318,6 +336,28 @@ mod tests {
         assert_eq!(
             upstream_uri(&base, "", None).unwrap(),
             "https://api.example.com/v1/messages"
+        );
+    }
+
+    #[test]
+    fn the_providers_query_is_kept_and_the_callers_follows_it() {
+        let azure: Uri =
+            "https://r.example/openai/deployments/d/chat/completions?api-version=2024-10-21"
+                .parse()
+                .unwrap();
+        assert_eq!(upstream_uri(&azure, "", None).unwrap(), azure);
+        assert_eq!(
+            upstream_uri(&azure, "", Some("beta=true")).unwrap(),
+            "https://r.example/openai/deployments/d/chat/completions?api-version=2024-10-21&beta=true"
+        );
+        let anthropic: Uri = "http://127.0.0.1:9/v1/messages/?key=k1".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&anthropic, "/count_tokens", Some("beta=true")).unwrap(),
+            "http://127.0.0.1:9/v1/messages/count_tokens?key=k1&beta=true"
+        );
+        assert_eq!(
+            upstream_uri(&anthropic, "/count_tokens", Some("")).unwrap(),
+            "http://127.0.0.1:9/v1/messages/count_tokens?key=k1"
         );
     }
 }

@@ -4,38 +4,29 @@
 //! model replaces the bare one, as in claude-code-router), else to the one
 //! provider that lists it.
 
-use crate::config::{Config, ProviderConfig};
 use crate::error::ApiError;
+use crate::registry::{Provider, Registry};
 
 /// Where a request goes.
 #[derive(Debug)]
 pub struct Route<'a> {
     /// The provider.
-    pub provider: &'a ProviderConfig,
+    pub provider: &'a Provider,
     /// The model sent upstream (without the provider prefix).
     pub model: String,
 }
 
-fn known(config: &Config) -> String {
-    let names: Vec<&str> = config.providers.iter().map(|p| p.name.as_str()).collect();
-    if names.is_empty() {
-        "none are configured".into()
-    } else {
-        format!("configured: {}", names.join(", "))
-    }
-}
-
-fn provider<'a>(config: &'a Config, name: &str) -> Result<&'a ProviderConfig, ApiError> {
-    config.provider(name).ok_or_else(|| {
+fn provider<'a>(reg: &'a Registry, name: &str) -> Result<&'a Provider, ApiError> {
+    reg.get(name).ok_or_else(|| {
         ApiError::bad_request(
             "provider_not_found",
-            format!("unknown provider \"{name}\" ({})", known(config)),
+            format!("unknown provider \"{name}\" ({})", reg.known()),
         )
     })
 }
 
 /// Resolves `model` to a provider and upstream model.
-pub fn route<'a>(config: &'a Config, model: &str) -> Result<Route<'a>, ApiError> {
+pub fn route<'a>(reg: &'a Registry, model: &str) -> Result<Route<'a>, ApiError> {
     if let Some((p, m)) = model.split_once(',') {
         let (p, m) = (p.trim(), m.trim());
         if m.is_empty() {
@@ -45,20 +36,18 @@ pub fn route<'a>(config: &'a Config, model: &str) -> Result<Route<'a>, ApiError>
             ));
         }
         return Ok(Route {
-            provider: provider(config, p)?,
+            provider: provider(reg, p)?,
             model: m.to_string(),
         });
     }
-    if let Some(d) = &config.router_default {
+    if let Some(d) = &reg.config().router_default {
         return Ok(Route {
-            provider: provider(config, &d.provider)?,
+            provider: provider(reg, &d.provider)?,
             model: d.model.clone(),
         });
     }
-    let listing: Vec<&ProviderConfig> = config
-        .providers
-        .iter()
-        .filter(|p| p.models.iter().any(|m| m == model))
+    let listing: Vec<&Provider> = (reg.providers().iter())
+        .filter(|p| p.config.models.iter().any(|m| m == model))
         .collect();
     match listing.as_slice() {
         [one] => Ok(Route {
@@ -69,14 +58,14 @@ pub fn route<'a>(config: &'a Config, model: &str) -> Result<Route<'a>, ApiError>
             "model_not_found",
             format!(
                 "unknown model \"{model}\": no provider lists it and Router.default is not set; use \"provider,model\" ({})",
-                known(config)
+                reg.known()
             ),
         )),
         many => Err(ApiError::bad_request(
             "model_not_found",
             format!(
                 "model \"{model}\" is listed by several providers ({}); use \"provider,model\"",
-                many.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter().map(|p| &*p.name).collect::<Vec<_>>().join(", ")
             ),
         )),
     }

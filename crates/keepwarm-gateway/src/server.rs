@@ -52,7 +52,7 @@ pub async fn serve(
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(state.config().header_read_timeout);
+        .header_read_timeout(state.registry().config().header_read_timeout);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -84,7 +84,7 @@ pub async fn serve(
     }
     drop(listener);
     state.begin_shutdown();
-    let deadline = state.config().shutdown_timeout;
+    let deadline = state.registry().config().shutdown_timeout;
     tracing::info!(
         ?deadline,
         "shutting down: no new connections; waiting for in-flight requests"

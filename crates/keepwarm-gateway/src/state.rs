@@ -1,33 +1,56 @@
-//! `AppState`: the effective config and one keep-alive pool (a
-//! `keepwarm::Client`) per provider, all sharing one TLS configuration so
-//! sessions resume across them.
+//! `AppState`: the provider registry (config resolved once) and the one
+//! keep-alive pool, a `keepwarm::Client` with a profile per provider under
+//! one global idle cap and one TLS configuration (sessions resume across
+//! providers).
 
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Instant;
 
 use tokio::sync::watch;
 
 use keepwarm::{CertificateDer, Client};
 
-use crate::config::{Config, PoolSettings};
+use crate::config::Config;
 use crate::management::Metrics;
+use crate::registry::{Registry, RegistryError};
 use crate::resilience::Resilience;
 
-/// One provider's pool.
+/// Why the state could not be built: a provider, or a client setting.
+#[derive(Debug)]
+pub enum BuildError {
+    /// A provider's configuration cannot be resolved.
+    Provider(RegistryError),
+    /// The client rejected a setting.
+    Client(keepwarm::Error),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Provider(e) => e.fmt(f),
+            BuildError::Client(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// The configuration of one registry snapshot; derefs to [`Config`].
 #[derive(Clone, Debug)]
-pub struct ProviderPool {
-    /// The provider's name as configured.
-    pub name: String,
-    /// Its client (and pool).
-    pub client: Client,
-    /// The pool settings in force for it.
-    pub settings: PoolSettings,
+pub struct ConfigRef(Arc<Registry>);
+
+impl std::ops::Deref for ConfigRef {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        self.0.config()
+    }
 }
 
 struct Inner {
-    config: Config,
-    /// One per provider, in config order (a handful: a scan beats hashing).
-    pools: Vec<ProviderPool>,
+    /// Swapped whole on reload; read by cloning the `Arc` (never held
+    /// across an `.await`).
+    registry: RwLock<Arc<Registry>>,
+    client: Client,
     started: Instant,
     metrics: Metrics,
     closing: watch::Sender<bool>,
@@ -74,33 +97,27 @@ impl AppStateBuilder {
         self
     }
 
-    /// Builds one pool per provider from the merged settings.
-    pub fn build(self) -> Result<AppState, keepwarm::Error> {
-        let tls = keepwarm::tls_config(&self.roots, self.built_in_roots)?;
-        let mut pools = Vec::with_capacity(self.config.providers.len());
-        for p in &self.config.providers {
-            let settings = self.config.pool.for_provider(&p.name).clone();
-            let client = Client::builder()
-                .pool_options(settings.to_pool_options())
-                .max_idle_total(self.config.pool.max_idle_total)
-                .timeout(settings.timeout)
-                .connect_timeout(settings.connect_timeout)
-                .keep_alive_msecs(settings.keep_alive_msecs)
-                .response_header_timeout(Some(self.config.api_timeout))
-                .tls_config(tls.clone())
-                .build()?;
-            pools.push(ProviderPool {
-                name: p.name.clone(),
-                client,
-                settings,
-            });
-        }
+    /// Resolves the providers and builds the one client, a profile per
+    /// provider.
+    pub fn build(self) -> Result<AppState, BuildError> {
+        let tls =
+            keepwarm::tls_config(&self.roots, self.built_in_roots).map_err(BuildError::Client)?;
         let (metrics, collector) = Metrics::new();
         let resilience = Resilience::build(&self.config);
+        let registry = Registry::build(self.config, &metrics).map_err(BuildError::Provider)?;
+        let config = registry.config();
+        let mut builder = Client::builder()
+            .max_idle_total(config.pool.max_idle_total)
+            .response_header_timeout(Some(config.api_timeout))
+            .tls_config(tls);
+        for p in registry.providers() {
+            builder = builder.profile(&*p.name, p.profile(config.api_timeout));
+        }
+        let client = builder.build().map_err(BuildError::Client)?;
         let inner = Arc::new(Inner {
+            registry: RwLock::new(Arc::new(registry)),
+            client,
             resilience,
-            config: self.config,
-            pools,
             started: Instant::now(),
             metrics,
             closing: watch::Sender::new(false),
@@ -122,31 +139,33 @@ impl AppState {
     }
 
     /// State with the built-in TLS roots.
-    pub fn new(config: Config) -> Result<AppState, keepwarm::Error> {
+    pub fn new(config: Config) -> Result<AppState, BuildError> {
         Self::builder(config).build()
     }
 
-    /// Key pools, circuit breakers, retry policies and fallback chains.
+    /// Key pools, circuit breakers, retry policies and fallback chains
+    /// (built once from the configuration the state started with).
     pub fn resilience(&self) -> &Resilience {
         &self.inner.resilience
     }
 
-    /// The effective configuration.
-    pub fn config(&self) -> &Config {
-        &self.inner.config
+    /// The registry in force now: the effective configuration and its
+    /// providers. A request keeps the one it started with.
+    pub fn registry(&self) -> Arc<Registry> {
+        let r = self.inner.registry.read();
+        r.unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The pool of provider `name` (case-insensitive).
-    pub fn pool(&self, name: &str) -> Option<&ProviderPool> {
-        self.inner
-            .pools
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
+    /// The effective configuration now (a snapshot that keeps the registry
+    /// it came from alive; do not hold it across an `.await` you do not
+    /// need it for).
+    pub fn config(&self) -> ConfigRef {
+        ConfigRef(self.registry())
     }
 
-    /// Every provider's pool, in config order.
-    pub fn pools(&self) -> &[ProviderPool] {
-        &self.inner.pools
+    /// The one client (and pool) all providers share.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
     }
 
     /// When the state was built.
@@ -184,10 +203,6 @@ impl AppState {
     /// Closes every idle connection now; active ones close when released.
     /// Returns how many idle connections it closed.
     pub fn close_pools(&self) -> usize {
-        self.inner
-            .pools
-            .iter()
-            .map(|p| p.client.destroy_where(|_| true).closed_idle)
-            .sum()
+        self.inner.client.destroy_where(|_| true).closed_idle
     }
 }

@@ -135,8 +135,8 @@ impl Gateway {
     fn pool_stats(&self) -> (KeySnapshot, TlsCounts) {
         let mut snap = KeySnapshot::default();
         let mut tls = TlsCounts::default();
-        if let Some(p) = self.state.pool("mock") {
-            for s in p.client.label_stats() {
+        for s in self.state.client().label_stats() {
+            if &*s.label == "mock" {
                 snap.merge(&s.pool);
                 tls.full += s.tls.full;
                 tls.resumed += s.tls.resumed;
@@ -217,12 +217,7 @@ pub async fn measure_mode(
     let shim = LatencyShim::start(mock.upstream().addr(), rtt / 2).await;
     let endpoint = format!("https://localhost:{}/v1/messages", shim.addr().port());
     let gw = Gateway::start(&gateway_config(mode, &endpoint, mock.key()), &mock).await?;
-    let pool = gw
-        .state
-        .pool("mock")
-        .ok_or("the gateway has no pool for provider mock")?
-        .client
-        .clone();
+    let pool = gw.state.client().clone();
     let url = format!("{}/v1/messages", gw.url);
     let client = Client::builder()
         .build()

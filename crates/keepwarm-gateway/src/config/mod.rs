@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use pool::{PoolSection, PoolSettings};
+pub use redact::redact_url;
 
 /// A secret such as an API key. `Debug` and `Display` print `***`; only
 /// [`expose`](Self::expose) gives the value.
@@ -146,6 +147,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// `HEADER_READ_TIMEOUT_MS` [10000 ms]: a client must send its request headers within this.
     pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_MS` [30000 ms]: longest pause between a request
+    /// body's bytes (the whole body must also arrive within `API_TIMEOUT_MS`).
+    pub body_read_timeout: Duration,
     /// `Providers` [none].
     pub providers: Vec<ProviderConfig>,
     /// `Router.default` [none]: where a model without `provider,` goes.
@@ -203,6 +207,7 @@ impl Default for Config {
             body_limit: 32 * 1024 * 1024,
             shutdown_timeout: Duration::from_millis(30_000),
             header_read_timeout: Duration::from_millis(10_000),
+            body_read_timeout: Duration::from_millis(30_000),
             providers: Vec::new(),
             router_default: None,
             router: scenarios::RouterSection::default(),

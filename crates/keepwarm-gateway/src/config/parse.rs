@@ -278,6 +278,11 @@ pub(crate) fn document(
         Field::millis,
     )?;
     set(
+        &mut c.body_read_timeout,
+        top.get("BODY_READ_TIMEOUT_MS"),
+        Field::millis,
+    )?;
+    set(
         &mut c.stats_interval,
         top.get("STATS_INTERVAL_MS"),
         Field::millis,

@@ -39,6 +39,7 @@ impl Config {
             "LOG_LEVEL": self.log_level, "API_TIMEOUT_MS": ms(self.api_timeout),
             "BODY_LIMIT_BYTES": self.body_limit, "SHUTDOWN_TIMEOUT_MS": ms(self.shutdown_timeout),
             "HEADER_READ_TIMEOUT_MS": ms(self.header_read_timeout),
+            "BODY_READ_TIMEOUT_MS": ms(self.body_read_timeout),
             "STATS_INTERVAL_MS": ms(self.stats_interval),
             "HealthThresholds": {
                 "reuseRateBelow": self.health.reuse_rate_below,
@@ -62,14 +63,53 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// `u` with any `user:password@` and query string replaced by `***`.
+/// `u` with any `user:password@` and the value of every query parameter
+/// that carries a credential (`key=`, `api-key=`, `token=`, `sig=`, …)
+/// replaced by `***`; `api-version=2024-10-21` and the like stay readable.
+/// Safe for logs and the management API.
+pub fn redact_url(u: &http::Uri) -> String {
+    url(u)
+}
+
+/// Whether a query parameter's name says it carries a credential.
+fn secret_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "key",
+        "token",
+        "secret",
+        "sig",
+        "password",
+        "passwd",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// `query` with the values of credential parameters masked.
+fn query(q: &str) -> String {
+    let pairs: Vec<String> = q
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret_param(name) => format!("{name}={MASK}"),
+            None if secret_param(pair) => MASK.to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    pairs.join("&")
+}
+
 fn url(u: &http::Uri) -> String {
     let authority = u.authority().map_or("", |a| a.as_str());
     let host = match authority.rsplit_once('@') {
         Some((_, host)) => format!("{MASK}@{host}"),
         None => authority.to_owned(),
     };
-    let query = if u.query().is_some() { "?***" } else { "" };
+    let query = u
+        .query()
+        .map_or(String::new(), |q| format!("?{}", query(q)));
     format!(
         "{}://{host}{}{query}",
         u.scheme_str().unwrap_or("http"),
@@ -95,6 +135,17 @@ fn settings(s: &PoolSettings) -> Map<String, Value> {
 #[cfg(test)]
 mod tests {
     use crate::config::{parse, tests::env_of};
+
+    #[test]
+    fn only_credential_parameters_are_masked() {
+        let u: http::Uri = "https://r.example/chat?api-version=2024-10-21&key=k1&X-Goog-Api-Key=k2&access_token=t&sig=s&beta"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            super::redact_url(&u),
+            "https://r.example/chat?api-version=2024-10-21&key=***&X-Goog-Api-Key=***&access_token=***&sig=***&beta"
+        );
+    }
 
     #[test]
     fn no_secret_in_the_redacted_json() {
@@ -123,7 +174,7 @@ mod tests {
         assert_eq!(v["Providers"][0]["api_key"], "***");
         assert_eq!(
             v["Providers"][0]["api_base_url"],
-            "https://***@a.example/v1/messages?***"
+            "https://***@a.example/v1/messages?key=***"
         );
         assert_eq!(
             v["Providers"][1]["api_base_url"],

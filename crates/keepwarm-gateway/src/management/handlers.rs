@@ -90,41 +90,25 @@ async fn provider(State(st): State<AppState>, Path(name): Path<String>) -> Respo
         Some(v) => ok(summary(&st, &v)).into_response(),
         None => fail(
             StatusCode::NOT_FOUND,
-            format!("unknown provider \"{name}\" ({})", known(&st)),
+            format!("unknown provider \"{name}\" ({})", st.registry().known()),
         ),
-    }
-}
-
-fn known(st: &AppState) -> String {
-    let names: Vec<&str> = st
-        .config()
-        .providers
-        .iter()
-        .map(|p| p.name.as_str())
-        .collect();
-    if names.is_empty() {
-        "none are configured".into()
-    } else {
-        format!("configured: {}", names.join(", "))
     }
 }
 
 async fn providers(State(st): State<AppState>) -> Json<Value> {
     let views = provider_views(&st);
-    let list: Vec<Value> = st
-        .config()
-        .providers
-        .iter()
+    let reg = st.registry();
+    let list: Vec<Value> = (reg.providers().iter())
         .zip(views.iter())
         .map(|(p, v)| {
-            let s = st.config().pool.for_provider(&p.name);
+            let (s, base) = (&p.settings, p.base());
             json!({
-                "provider": p.name,
-                "protocol": v.protocol,
-                "host": p.api_base_url.host().unwrap_or_default(),
-                "port": p.api_base_url.port_u16().unwrap_or(if v.protocol == "https" { 443 } else { 80 }),
-                "api": p.api.as_str(),
-                "models": p.models,
+                "provider": &*p.name,
+                "protocol": p.protocol,
+                "host": base.host().unwrap_or_default(),
+                "port": base.port_u16().unwrap_or(if p.protocol == "https" { 443 } else { 80 }),
+                "api": p.api().as_str(),
+                "models": p.config.models,
                 "poolEnabled": s.enabled && s.keep_alive,
                 "status": super::resilience::status(st.resilience().get(&p.name), v.status()),
                 "circuitBreaker": st.resilience().get(&p.name).map(|g| g.breaker.state().as_str()),
@@ -179,7 +163,7 @@ fn stream_data(st: &AppState) -> Value {
 }
 
 async fn stream(State(st): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let interval = st.config().stats_interval;
+    let interval = st.registry().config().stats_interval;
     let ticker = tokio::time::interval(interval);
     let closing = st.closing();
     let events = futures_util::stream::unfold(
@@ -230,17 +214,18 @@ async fn destroy(State(st): State<AppState>, Path(name): Path<String>, body: Byt
             }
         }
     };
-    let Some(pool) = st.pool(&name) else {
+    let reg = st.registry();
+    let Some(provider) = reg.get(&name) else {
         return fail(
             StatusCode::NOT_FOUND,
-            format!("unknown provider \"{name}\" ({})", known(&st)),
+            format!("unknown provider \"{name}\" ({})", reg.known()),
         );
     };
-    let report = pool
-        .client
-        .destroy_where(|k| protocol.as_deref().is_none_or(|p| k.scheme.as_str() == p));
+    let report = st.client().destroy_where(|k| {
+        k.label == provider.name && protocol.as_deref().is_none_or(|p| k.scheme.as_str() == p)
+    });
     ok(json!({
-        "provider": pool.name,
+        "provider": &*provider.name,
         "protocol": protocol.as_deref().unwrap_or("all"),
         "closedIdle": report.closed_idle,
         "closingActive": report.closing_active,
@@ -249,7 +234,7 @@ async fn destroy(State(st): State<AppState>, Path(name): Path<String>, body: Byt
 }
 
 async fn config(State(st): State<AppState>) -> Json<Value> {
-    let full = st.config().redacted_json();
+    let full = st.registry().config().redacted_json();
     let providers: Vec<Value> = full["Providers"]
         .as_array()
         .cloned()

@@ -8,7 +8,8 @@
 //! `keepwarm_http_client_request_time_in_queue_seconds`, and our counters
 //! `keepwarm_requests_total`, `keepwarm_requests_reused_total`,
 //! `keepwarm_connections_created_total`,
-//! `keepwarm_connections_closed_total{reason}`, …
+//! `keepwarm_connections_closed_total{reason}`,
+//! `keepwarm_requests_rejected_total{reason}`, …
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub struct Metrics {
     recent: Recent,
     streams_cut: Counter,
     route_requests: Family<Labels, Counter>,
+    rejected: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 /// Where a finished request's duration goes: the Prometheus histogram and
@@ -89,6 +91,12 @@ impl Metrics {
         for s in crate::scenario::Scenario::ALL {
             let _ = route_requests.get_or_create(&vec![("scenario", s.as_str().to_owned())]);
         }
+        let rejected = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "keepwarm_requests_rejected",
+            "Requests the gateway answered itself before routing, by reason (body_timeout: the request body paused past BODY_READ_TIMEOUT_MS or took longer than API_TIMEOUT_MS)",
+            rejected.clone(),
+        );
         let collector = Arc::new(PoolCollector::default());
         registry.register_collector(Box::new(collector.clone()));
         (
@@ -98,6 +106,7 @@ impl Metrics {
                 recent: Recent::default(),
                 streams_cut,
                 route_requests,
+                rejected,
             },
             collector,
         )
@@ -133,6 +142,11 @@ impl Metrics {
     /// 10-second slot (see [`recent`](crate::management::recent)).
     pub fn recent_json(&self, provider: &str) -> serde_json::Value {
         self.recent.json(provider)
+    }
+
+    /// Counts a request rejected for `reason` (e.g. `body_timeout`).
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&vec![("reason", reason)]).inc();
     }
 
     fn render(&self) -> Result<String, std::fmt::Error> {

@@ -1,11 +1,12 @@
-//! A provider's numbers, summed over its pool's keys, and the JSON views of
-//! them in the seed's shapes.
+//! A provider's numbers, summed over its keys in the one pool, and the JSON
+//! views of them in the seed's shapes.
 
-use keepwarm::{ConnectionSnapshot, TlsCounts};
+use keepwarm::{ConnectionSnapshot, Key, LabelStats, TlsCounts};
 use keepwarm_pool::{reuse_rate, KeySnapshot};
 use serde_json::{json, Value};
 
-use crate::state::{AppState, ProviderPool};
+use crate::registry::Provider;
+use crate::state::AppState;
 
 /// One provider's pool, now: its keys' snapshots merged.
 #[derive(Clone, Debug)]
@@ -23,26 +24,32 @@ pub struct ProviderView {
 }
 
 impl ProviderView {
-    fn of(pool: &ProviderPool, protocol: &'static str) -> ProviderView {
+    /// `provider`'s numbers: the keys of `stats` under its label merged,
+    /// and its open connections from `conns`.
+    pub fn of(
+        provider: &Provider,
+        stats: &[LabelStats],
+        conns: &[(Key, Vec<ConnectionSnapshot>)],
+    ) -> ProviderView {
         let mut v = ProviderView {
-            name: pool.name.clone(),
-            protocol,
+            name: provider.name.to_string(),
+            protocol: provider.protocol,
             pool: KeySnapshot::default(),
             tls: TlsCounts::default(),
             connections: Vec::new(),
         };
-        for k in pool.client.label_stats() {
+        for k in stats.iter().filter(|k| k.label == provider.name) {
             v.pool.merge(&k.pool);
             v.tls.full += k.tls.full;
             v.tls.resumed += k.tls.resumed;
         }
-        for (_, conns) in pool.client.connections() {
-            v.connections.extend(conns);
+        for (_, c) in conns.iter().filter(|(k, _)| k.label == provider.name) {
+            v.connections.extend(c.iter().cloned());
         }
         v.connections
             .sort_by_key(|c| (std::cmp::Reverse(c.age), c.id));
         // The limit in force for the provider, even before its first request.
-        v.pool.max_sockets = pool.settings.max_sockets;
+        v.pool.max_sockets = provider.settings.max_sockets;
         v
     }
 
@@ -153,20 +160,11 @@ fn camel(snake: &str) -> String {
 
 /// Every provider's view, in config order.
 pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
-    state
-        .config()
-        .providers
-        .iter()
-        .filter_map(|p| {
-            let protocol = if p.api_base_url.scheme_str() == Some("https") {
-                "https"
-            } else {
-                "http"
-            };
-            state
-                .pool(&p.name)
-                .map(|pool| ProviderView::of(pool, protocol))
-        })
+    let stats = state.client().label_stats();
+    let conns = state.client().connections();
+    let reg = state.registry();
+    (reg.providers().iter())
+        .map(|p| ProviderView::of(p, &stats, &conns))
         .collect()
 }
 

@@ -160,7 +160,7 @@ async fn at_the_deadline_a_running_stream_is_cut_with_an_error_event_and_counted
     // drain, the cut one dropped half-read. The state is still alive, so
     // nothing closed them but the gateway.
     assert!(eventually(|| mock.upstream().stats().open == 0).await);
-    let snap = &gw.state.pools()[0].client.stats()[0].pool;
+    let snap = &gw.state.client().stats()[0].pool;
     assert_eq!((snap.active, snap.idle), (0, 0));
 }
 

@@ -226,7 +226,7 @@ async fn server_closes_idle_connections() {
         );
     }
     // The pool notices each close (stale, caught before reuse).
-    let pool = gw.state.pool("mock").unwrap().client.clone();
+    let pool = gw.state.client().clone();
     assert!(eventually(|| pool.stats()[0].pool.counters.stale == 5).await);
     let d = assert_truth(&gw, &mock).await;
     assert_eq!(
@@ -248,7 +248,7 @@ async fn connection_close_answers() {
         .await;
     let gw = Gateway::start(&anthropic_config(""), &vars(&mock), &[&mock]).await;
     call(&gw, 5).await;
-    let pool = gw.state.pool("mock").unwrap().client.clone();
+    let pool = gw.state.client().clone();
     assert!(eventually(|| pool.stats()[0].pool.counters.closed.total() == 5).await);
     let d = assert_truth(&gw, &mock).await;
     assert_eq!(d["counters"]["connectionsCreated"], 5);
@@ -377,7 +377,7 @@ async fn tls_resumption_counts_match_the_server() {
     let cfg = anthropic_config(r#", "HttpConnectionPool": {"enabled": false}"#);
     let gw = Gateway::start(&cfg, &vars(&mock), &[&mock]).await;
     call(&gw, 4).await;
-    let pool = gw.state.pool("mock").unwrap().client.clone();
+    let pool = gw.state.client().clone();
     assert!(eventually(|| pool.stats()[0].pool.idle == 0).await);
     let d = assert_truth(&gw, &mock).await;
     assert_eq!(d["counters"]["tlsHandshakes"]["full"], 1);
@@ -398,7 +398,7 @@ async fn health_rules_speak_after_enough_traffic() {
         "too few requests and closes for the rules: {h}"
     );
     call(&gw, 20).await;
-    let pool = gw.state.pool("mock").unwrap().client.clone();
+    let pool = gw.state.client().clone();
     assert!(eventually(|| pool.stats()[0].pool.counters.closed.total() == 25).await);
     let (_, h) = get_json(&gw, "/api/connections/health").await;
     let issues: Vec<&str> = h["data"]["issues"]

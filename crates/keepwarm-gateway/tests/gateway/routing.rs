@@ -147,7 +147,7 @@ async fn sequential_requests_open_one_upstream_connection() {
     }
     let up = mock.upstream().stats();
     assert_eq!((up.accepted, up.requests), (1, 20), "the mock's own count");
-    let stats = gw.state.pool("mock").unwrap().client.stats();
+    let stats = gw.state.client().stats();
     assert_eq!(stats[0].pool.counters.created, 1);
     assert_eq!(stats[0].pool.counters.reused, 19);
 }

@@ -127,7 +127,7 @@ async fn a_caller_that_leaves_cancels_the_upstream_request() {
         up.stats()
     );
     assert_eq!(up.stats().responses, 0, "the stream never completed");
-    let pool = gw.state.pool("mock").unwrap().client.clone();
+    let pool = gw.state.client().clone();
     assert!(
         eventually(|| pool.stats()[0]
             .pool
