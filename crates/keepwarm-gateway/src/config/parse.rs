@@ -563,6 +563,14 @@ mod tests {
     }
 
     #[test]
+    fn body_read_timeout_is_read_and_checked() {
+        let (c, _) = parse(r#"{"BODY_READ_TIMEOUT_MS": 250}"#, &keys()).unwrap();
+        assert_eq!(c.body_read_timeout, Duration::from_millis(250));
+        let e = parse(r#"{"BODY_READ_TIMEOUT_MS": "soon"}"#, &keys()).unwrap_err();
+        assert!(e.to_string().starts_with("BODY_READ_TIMEOUT_MS: "), "{e}");
+    }
+
+    #[test]
     fn an_empty_object_is_all_defaults() {
         assert_eq!(parse("{}", &keys()).unwrap(), (Config::default(), vec![]));
         let (c, _) = parse(

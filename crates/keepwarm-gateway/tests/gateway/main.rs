@@ -6,6 +6,7 @@ mod errors;
 mod lifecycle;
 mod management;
 mod openapi;
+mod registry;
 mod resilience;
 mod routing;
 mod stats_cli;
