@@ -131,7 +131,6 @@ impl Provider {
             timeout: s.timeout,
             response_header_timeout: Some(api_timeout),
             keep_alive_msecs: s.keep_alive_msecs,
-            ..Profile::default()
         }
     }
 }
