@@ -125,9 +125,9 @@ fn take_available<K: PoolKey, C: Poolable>(
 
 impl<K: PoolKey, C: Poolable> State<K, C> {
     pub(crate) fn key_state(&mut self, key: &K, config: &PoolConfig) -> &mut KeyState<C> {
-        self.keys
-            .entry(key.clone())
-            .or_insert_with(|| KeyState::new(Arc::new(config.for_label(key.label()).clone())))
+        let State { keys, g } = self;
+        keys.entry(key.clone())
+            .or_insert_with(|| KeyState::new(g.options_for_label(key.label(), config)))
     }
 
     /// Serves a new request for `key`: a connection, a slot, or a place in
@@ -143,7 +143,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         let State { keys, g } = self;
         let ks = keys
             .entry(key.clone())
-            .or_insert_with(|| KeyState::new(Arc::new(config.for_label(key.label()).clone())));
+            .or_insert_with(|| KeyState::new(g.options_for_label(key.label(), config)));
         ks.warm |= ks.opts.min_free_sockets > 0;
         let mut step = None;
         if ks.waiters.is_empty() {

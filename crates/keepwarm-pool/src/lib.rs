@@ -56,6 +56,7 @@ mod lease;
 mod options;
 mod pool;
 mod reaper;
+mod reconfigure;
 mod state;
 mod traits;
 

@@ -113,7 +113,7 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
         }
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut State<K, C>, &mut Effects<K, C>) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State<K, C>, &mut Effects<K, C>) -> R) -> R {
         let mut fx = Effects::default();
         let r = f(&mut self.lock(), &mut fx);
         self.run(fx);
@@ -248,6 +248,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                     reaper_at: None,
                     idle_count: 0,
                     max_idle_total: config.max_idle_total,
+                    label_opts: HashMap::new(),
                     epoch: Instant::now(),
                     retire: BTreeMap::new(),
                     retired: HashMap::new(),
@@ -268,7 +269,8 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         &self.shared.config
     }
 
-    /// The options in force for `key`.
+    /// The options `key` was configured with at build time (without the
+    /// changes of [`set_label_options`](Self::set_label_options)).
     pub fn options_for(&self, key: &K) -> &PoolOptions {
         self.shared.config.for_label(key.label())
     }
@@ -295,7 +297,14 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
             rx: Some(rx),
             timed_out: false,
         };
-        let timeout = self.options_for(key).acquire_timeout;
+        // The key's options now (they may have changed since the build).
+        let timeout = shared
+            .lock()
+            .keys
+            .get(key)
+            .map_or(self.options_for(key).acquire_timeout, |ks| {
+                ks.opts.acquire_timeout
+            });
         let rx = waiting.rx.as_mut().expect("set above");
         let got = match timeout {
             Some(t) => tokio::time::timeout(t, &mut *rx).await,
@@ -326,10 +335,16 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         }
         waiting.timed_out = true;
         let waited = Instant::now().saturating_duration_since(now);
-        let busy = shared.lock().keys.get(key).map_or(0, |ks| ks.total());
+        let (busy, max_sockets) = shared
+            .lock()
+            .keys
+            .get(key)
+            .map_or((0, self.options_for(key).max_sockets), |ks| {
+                (ks.total(), ks.opts.max_sockets)
+            });
         Err(AcquireError::Exhausted {
             label: key.label().to_string(),
-            max_sockets: self.options_for(key).max_sockets,
+            max_sockets,
             busy,
             waited,
         })

@@ -216,6 +216,9 @@ pub(crate) struct Globals<K> {
     pub(crate) reaper_at: Option<Instant>,
     /// The global idle cap (`PoolConfig::max_idle_total`).
     pub(crate) max_idle_total: Option<usize>,
+    /// Options set at run time per label ([`Pool::set_label_options`](crate::Pool::set_label_options)),
+    /// in force over the `PoolConfig` for keys of that label.
+    pub(crate) label_opts: HashMap<String, Arc<PoolOptions>>,
     pub(crate) epoch: Instant,
     /// When an empty key's state is dropped → key, one per empty key.
     pub(crate) retire: BTreeMap<(Instant, u64), K>,
@@ -251,6 +254,18 @@ impl<K, C> Default for Effects<K, C> {
 }
 
 impl<K: PoolKey> Globals<K> {
+    /// The options for a new key with `label`: a run-time override, else the config's.
+    pub(crate) fn options_for_label(
+        &self,
+        label: &str,
+        config: &crate::PoolConfig,
+    ) -> Arc<PoolOptions> {
+        self.label_opts
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(config.for_label(label).clone()))
+    }
+
     pub(crate) fn new_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id

@@ -585,6 +585,16 @@ impl Client {
         v
     }
 
+    /// Replaces the pool options of every key with `label` (a provider) from
+    /// the next acquire on, keeping its open connections (a config reload).
+    pub fn set_label_options(
+        &self,
+        label: &str,
+        opts: keepwarm_pool::PoolOptions,
+    ) -> Result<(), keepwarm_pool::OptionsError> {
+        self.inner.pool.set_label_options(label, opts)
+    }
+
     /// Every open connection of every key (id, age, idle time, requests
     /// carried), sorted by key like [`stats`](Self::stats); for dashboards.
     pub fn connections(&self) -> Vec<(Key, Vec<keepwarm_pool::ConnectionSnapshot>)> {
