@@ -1,7 +1,6 @@
 //! The pool's decisions, made under the lock: hand out a connection or a
 //! slot, queue a waiter, take a connection back, expire, destroy.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
