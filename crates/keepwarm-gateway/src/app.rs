@@ -7,6 +7,7 @@
 //! | `POST /v1/chat/completions` | OpenAI Chat Completions API |
 //! | `GET /health` | liveness |
 //! | `/api/connections/…` | the management API (see [`crate::management`]) |
+//! | `POST /api/config/reload` | re-read the config file (see [`crate::reload`]) |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `GET /dashboard` | the live dashboard page (see [`crate::dashboard`]) |
 
@@ -20,7 +21,7 @@ use serde_json::json;
 
 use crate::error::{ApiError, Shape};
 use crate::state::AppState;
-use crate::{auth, dashboard, management, proxy};
+use crate::{auth, dashboard, management, proxy, reload};
 
 /// The gateway's router over `state`.
 pub fn app(state: AppState) -> Router {
@@ -30,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/chat/completions", post(proxy::chat_completions))
         .route("/health", get(health))
         .nest("/api/connections", management::routes())
+        .route("/api/config/reload", post(reload::reload_handler))
         .route("/metrics", get(management::metrics_handler))
         .merge(dashboard::routes())
         .fallback(not_found)

@@ -22,6 +22,7 @@ pub mod headers;
 pub mod management;
 pub mod proxy;
 pub mod registry;
+pub mod reload;
 pub mod resilience;
 pub mod routing;
 pub mod scenario;

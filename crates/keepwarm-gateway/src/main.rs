@@ -37,6 +37,10 @@ enum Command {
         /// when the machine also runs the load or the upstream.
         #[arg(long, env = "KEEPWARM_THREADS", value_parser = clap::value_parser!(u16).range(1..))]
         threads: Option<u16>,
+        /// Reload the config file when it changes (checked every second).
+        /// SIGHUP and POST /api/config/reload reload it too.
+        #[arg(long)]
+        watch: bool,
     },
     /// Validate a config file and print the effective configuration, keys redacted.
     CheckConfig {
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             host,
             port,
             threads,
+            watch,
         } => {
             let built = match threads {
                 Some(1) => tokio::runtime::Builder::new_current_thread()
@@ -119,7 +124,7 @@ fn main() -> ExitCode {
                     .build(),
             };
             match built {
-                Ok(rt) => rt.block_on(serve(config, host, port)),
+                Ok(rt) => rt.block_on(serve(config, host, port, watch)),
                 Err(e) => {
                     eprintln!("error: cannot start the runtime: {e}");
                     ExitCode::FAILURE
@@ -157,7 +162,12 @@ fn check_config(path: Option<PathBuf>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn serve(path: Option<PathBuf>, host: Option<String>, port: Option<u16>) -> ExitCode {
+async fn serve(
+    path: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    watch: bool,
+) -> ExitCode {
     let mut loaded = match load(path.as_deref()) {
         Ok(l) => l,
         Err(code) => return code,
@@ -227,6 +237,26 @@ async fn serve(path: Option<PathBuf>, host: Option<String>, port: Option<u16>) -
         if loaded.config.api_key.is_some() { " (APIKEY required)" } else { "" }
     );
     tracing::info!("dashboard: http://{addr}/dashboard");
+    // Reloads re-read the file the gateway started from.
+    let file = match &loaded.source {
+        ConfigSource::File(p) => Some(p.clone()),
+        ConfigSource::Environment => None,
+    };
+    state.set_config_path(file.clone());
+    tokio::spawn(keepwarm_gateway::reload::on_sighup(state.clone()));
+    if watch {
+        match file {
+            Some(p) => {
+                tracing::info!("watching {} for changes", p.display());
+                tokio::spawn(keepwarm_gateway::reload::watch(
+                    state.clone(),
+                    p,
+                    std::time::Duration::from_secs(1),
+                ));
+            }
+            None => tracing::warn!("--watch: there is no config file to watch"),
+        }
+    }
     match server::serve(listener, state, server::shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

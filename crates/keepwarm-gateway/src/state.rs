@@ -56,7 +56,11 @@ struct Inner {
     closing: watch::Sender<bool>,
     /// Turns `true` at the shutdown deadline: running responses are cut.
     cut: watch::Sender<bool>,
-    resilience: Resilience,
+    /// Rebuilt whole on reload; read by cloning the `Arc`.
+    resilience: RwLock<Arc<Resilience>>,
+    /// The config file a reload re-reads (`None`: `./config.json`, else the
+    /// environment, as at start).
+    config_path: std::sync::Mutex<Option<std::path::PathBuf>>,
 }
 
 /// A handle that does not keep the state alive.
@@ -117,11 +121,12 @@ impl AppStateBuilder {
         let inner = Arc::new(Inner {
             registry: RwLock::new(Arc::new(registry)),
             client,
-            resilience,
+            resilience: RwLock::new(Arc::new(resilience)),
             started: Instant::now(),
             metrics,
             closing: watch::Sender::new(false),
             cut: watch::Sender::new(false),
+            config_path: std::sync::Mutex::new(None),
         });
         collector.attach(WeakState(Arc::downgrade(&inner)));
         Ok(AppState { inner })
@@ -143,10 +148,22 @@ impl AppState {
         Self::builder(config).build()
     }
 
-    /// Key pools, circuit breakers, retry policies and fallback chains
-    /// (built once from the configuration the state started with).
-    pub fn resilience(&self) -> &Resilience {
-        &self.inner.resilience
+    /// Key pools, circuit breakers, retry policies and fallback chains in
+    /// force now (built from the configuration at start, rebuilt whole on
+    /// each reload). A request keeps the one it started with.
+    pub fn resilience(&self) -> Arc<Resilience> {
+        let r = self.inner.resilience.read();
+        r.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `resilience` in force (a reload).
+    pub(crate) fn swap_resilience(&self, resilience: Arc<Resilience>) {
+        let mut r = self
+            .inner
+            .resilience
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        *r = resilience;
     }
 
     /// The registry in force now: the effective configuration and its
@@ -154,6 +171,36 @@ impl AppState {
     pub fn registry(&self) -> Arc<Registry> {
         let r = self.inner.registry.read();
         r.unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts `registry` in force (a reload); requests in flight keep the one
+    /// they started with.
+    pub(crate) fn swap_registry(&self, registry: Arc<Registry>) {
+        let mut r = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        *r = registry;
+    }
+
+    /// Sets the config file a reload re-reads (`keepwarm serve` sets the one
+    /// it started from). Default `None`: `./config.json`, else the environment.
+    pub fn set_config_path(&self, path: Option<std::path::PathBuf>) {
+        *self
+            .inner
+            .config_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = path;
+    }
+
+    /// The config file a reload re-reads.
+    pub fn config_path(&self) -> Option<std::path::PathBuf> {
+        self.inner
+            .config_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The effective configuration now (a snapshot that keeps the registry

@@ -2,7 +2,7 @@
 //! is safe, and tags every response with its `ConnectionInfo`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use crate::http2::send::Failure;
 use crate::info::{ConnectionInfo, Handshake};
 use crate::key::{Key, Scheme};
 use crate::pooled::Conn;
+use crate::profile::Profile;
 use crate::protocol::Protocol;
 
 /// Options of the client that are not pool options.
@@ -132,8 +133,10 @@ pub(crate) struct ClientInner {
     /// Options of labels without a profile (and the client-wide ones:
     /// `max_retries`).
     pub(crate) opts: ClientOptions,
-    /// Options per label, from [`ClientBuilder::profile`].
-    profiles: HashMap<String, ClientOptions>,
+    /// Options per label, from [`ClientBuilder::profile`]; replaced at run
+    /// time by [`Client::set_profile`] (read per use, never held across an
+    /// `.await`).
+    profiles: RwLock<HashMap<String, ClientOptions>>,
     tls_counts: Mutex<TlsTally>,
     pub(crate) registry: Registry,
 }
@@ -141,13 +144,14 @@ pub(crate) struct ClientInner {
 impl ClientInner {
     /// The options in force for `key`: its label's profile, else the
     /// client's.
-    pub(crate) fn opts_for(&self, key: &Key) -> &ClientOptions {
+    pub(crate) fn opts_for(&self, key: &Key) -> ClientOptions {
         self.opts_for_label(&key.label)
     }
 
     /// The options in force for `label`.
-    pub(crate) fn opts_for_label(&self, label: &str) -> &ClientOptions {
-        self.profiles.get(label).unwrap_or(&self.opts)
+    pub(crate) fn opts_for_label(&self, label: &str) -> ClientOptions {
+        let profiles = self.profiles.read().unwrap_or_else(|e| e.into_inner());
+        profiles.get(label).unwrap_or(&self.opts).clone()
     }
 
     /// The protocol to speak with `key`'s origin.
@@ -289,7 +293,7 @@ impl Client {
                     with_alpn(Protocol::Http2),
                 ],
                 opts,
-                profiles,
+                profiles: RwLock::new(profiles),
                 tls_counts: Mutex::new(TlsTally::default()),
                 registry: Registry::default(),
             }
@@ -306,6 +310,33 @@ impl Client {
     /// profile's, else the client's).
     pub fn timeout_for(&self, label: &str) -> Duration {
         self.inner.opts_for_label(label).timeout
+    }
+
+    /// Sets the profile of `label` while the client runs (a config reload):
+    /// its pool options apply from the next acquire, its timers from the
+    /// next request or connection; open connections, idle ones
+    /// included, stay. Invalid settings are rejected and change nothing.
+    pub fn set_profile(&self, label: &str, profile: Profile) -> Result<(), Error> {
+        let whose = format!(" (profile \"{label}\")");
+        profile.validate(&whose)?;
+        self.inner
+            .pool
+            .set_label_options(label, profile.pool.clone())
+            .map_err(|e| Error::builder(format!("invalid client setting {e}{whose}")))?;
+        let opts = ClientOptions {
+            connect_timeout: profile.connect_timeout,
+            timeout: profile.timeout,
+            response_header_timeout: profile.response_header_timeout,
+            keep_alive_msecs: profile.keep_alive_msecs,
+            ..self.inner.opts.clone()
+        };
+        let mut profiles = self
+            .inner
+            .profiles
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        profiles.insert(label.to_string(), opts);
+        Ok(())
     }
 
     /// `GET url`.

@@ -52,7 +52,8 @@ fn timestamp() -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
 }
 
-fn ok(data: Value) -> Json<Value> {
+/// A management answer: `{"success": true, "data": …}`.
+pub(crate) fn ok(data: Value) -> Json<Value> {
     Json(json!({ "success": true, "data": data, "timestamp": timestamp() }))
 }
 

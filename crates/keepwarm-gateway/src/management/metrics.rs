@@ -39,6 +39,7 @@ pub struct Metrics {
     streams_cut: Counter,
     route_requests: Family<Labels, Counter>,
     rejected: Family<Vec<(&'static str, &'static str)>, Counter>,
+    reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 /// Where a finished request's duration goes: the Prometheus histogram and
@@ -97,6 +98,15 @@ impl Metrics {
             "Requests the gateway answered itself before routing, by reason (body_timeout: the request body paused past BODY_READ_TIMEOUT_MS or took longer than API_TIMEOUT_MS)",
             rejected.clone(),
         );
+        let reloads = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
+        registry.register(
+            "keepwarm_config_reloads",
+            "Config reloads (SIGHUP, POST /api/config/reload, --watch) by result",
+            reloads.clone(),
+        );
+        for result in ["success", "error"] {
+            let _ = reloads.get_or_create(&vec![("result", result)]);
+        }
         let collector = Arc::new(PoolCollector::default());
         registry.register_collector(Box::new(collector.clone()));
         (
@@ -107,6 +117,7 @@ impl Metrics {
                 streams_cut,
                 route_requests,
                 rejected,
+                reloads,
             },
             collector,
         )
@@ -131,6 +142,12 @@ impl Metrics {
         self.route_requests
             .get_or_create(&vec![("scenario", scenario.to_owned())])
             .inc();
+    }
+
+    /// Counts one config reload by result (`keepwarm_config_reloads_total`).
+    pub fn config_reload(&self, success: bool) {
+        let result = if success { "success" } else { "error" };
+        self.reloads.get_or_create(&vec![("result", result)]).inc();
     }
 
     /// Responses cut at the shutdown deadline (`keepwarm_streams_cut_total`).

@@ -30,6 +30,7 @@ mod resilience;
 mod view;
 
 pub use handlers::routes;
+pub(crate) use handlers::{fail, ok};
 pub use health::{assess, Health};
 pub use metrics::{metrics_handler, DurationSink, Metrics};
 pub use view::{overview, provider_views, Overview, ProviderView};

@@ -7,6 +7,7 @@ mod lifecycle;
 mod management;
 mod openapi;
 mod registry;
+mod reload;
 mod resilience;
 mod routing;
 mod stats_cli;

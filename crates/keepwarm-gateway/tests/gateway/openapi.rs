@@ -105,6 +105,11 @@ async fn every_documented_route_answers_as_documented() {
     let mut checked = 0;
     let mut errs = Vec::new();
     for (path, item) in root["paths"].as_object().unwrap() {
+        if path == "/api/config/reload" {
+            // Needs APIKEY and a config file: tests/gateway/reload.rs
+            // covers its answers (200 with the documented keys, 400, 403).
+            continue;
+        }
         for (method, op) in item.as_object().unwrap() {
             let url = format!(
                 "{}{}",

@@ -9,6 +9,7 @@ mod http2;
 mod limits;
 mod never_reused;
 mod reuse;
+mod set_profile;
 mod stale;
 mod support;
 mod tls;

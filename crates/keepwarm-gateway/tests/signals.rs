@@ -1,8 +1,9 @@
-//! Graceful drain of the real binary: `keepwarm serve` with 100 streams in
-//! flight gets SIGTERM. The listener stops accepting, every stream finishes
-//! whole, the idle upstream connections close, and the exit code is 0. A
-//! stream still running at `SHUTDOWN_TIMEOUT_MS` is cut with an error event
-//! and counted in the log.
+//! The real binary and its signals. SIGTERM: `keepwarm serve` with 100
+//! streams in flight stops accepting, every stream finishes whole, the idle
+//! upstream connections close, and the exit code is 0; a stream still
+//! running at `SHUTDOWN_TIMEOUT_MS` is cut with an error event and counted
+//! in the log. SIGHUP: the config file is read again; a new provider serves,
+//! the unchanged one keeps its connection.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -21,17 +22,28 @@ struct Served {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-fn serve(mock: &MockProvider, extra: &str) -> Served {
-    let dir = std::env::temp_dir().join(format!("keepwarm-drain-{}", std::process::id()));
+fn config_path(mock: &MockProvider) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("keepwarm-signals-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("config-{}.json", mock.upstream().addr().port()));
+    dir.join(format!("config-{}.json", mock.upstream().addr().port()))
+}
+
+fn provider(name: &str, mock: &MockProvider) -> String {
+    format!(
+        r#"{{ "name": "{name}", "api_base_url": "{}", "api_key": "{}", "models": ["m"] }}"#,
+        mock.endpoint(),
+        mock.key()
+    )
+}
+
+fn serve(mock: &MockProvider, extra: &str) -> Served {
+    let path = config_path(mock);
     std::fs::write(
         &path,
         format!(
-            r#"{{ "Providers": [{{ "name": "mock", "api_base_url": "{}", "api_key": "{}", "models": ["m"] }}],
+            r#"{{ "Providers": [{}],
                  "HttpConnectionPool": {{ "global": {{ "maxSockets": 200, "maxFreeSockets": 200 }} }} {extra} }}"#,
-            mock.endpoint(),
-            mock.key()
+            provider("mock", mock)
         ),
     )
     .unwrap();
@@ -63,12 +75,16 @@ fn serve(mock: &MockProvider, extra: &str) -> Served {
 }
 
 fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+fn signal(child: &Child, which: &str) {
     let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([which, &child.id().to_string()])
         .status()
         .unwrap()
         .success();
-    assert!(ok, "kill -TERM");
+    assert!(ok, "kill {which}");
 }
 
 /// Waits (bounded) for the process to exit; its exit code.
@@ -91,6 +107,19 @@ async fn eventually(f: impl Fn() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     f()
+}
+
+async fn call(client: &keepwarm::Client, addr: &str, provider: &str) -> u16 {
+    let req = http::Request::post(format!("http://{addr}/v1/messages"))
+        .header("content-type", "application/json")
+        .body(Bytes::from(format!(
+            r#"{{"model":"{provider},m","messages":[]}}"#
+        )))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    resp.into_body().collect().await.unwrap();
+    status
 }
 
 async fn stream(client: &keepwarm::Client, addr: &str) -> Result<String, String> {
@@ -209,4 +238,57 @@ async fn a_stream_running_at_the_deadline_is_cut_with_an_error_event_and_counted
     assert_eq!(exit_code(&mut gw.child).await, Some(0));
     let log = gw.log.lock().unwrap().join("\n");
     assert!(log.contains("cut 1 response(s) still running"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_file_new_providers_serve_unchanged_ones_keep_their_connection() {
+    let mock = MockProvider::anthropic().await;
+    let other = MockProvider::anthropic().await;
+    let mut gw = serve(&mock, "");
+    let client = keepwarm::Client::new().unwrap();
+    assert_eq!(call(&client, &gw.addr, "mock").await, 200);
+    assert_eq!(call(&client, &gw.addr, "other").await, 400);
+    std::fs::write(
+        config_path(&mock),
+        format!(
+            r#"{{ "Providers": [{}, {}],
+                 "HttpConnectionPool": {{ "global": {{ "maxSockets": 200, "maxFreeSockets": 200 }} }} }}"#,
+            provider("mock", &mock),
+            provider("other", &other)
+        ),
+    )
+    .unwrap();
+    signal(&gw.child, "-HUP");
+    let log = gw.log.clone();
+    assert!(
+        eventually(|| log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("config reloaded")))
+        .await,
+        "{:?}",
+        log.lock().unwrap()
+    );
+    assert_eq!(call(&client, &gw.addr, "other").await, 200);
+    assert_eq!(call(&client, &gw.addr, "mock").await, 200);
+    assert_eq!(
+        mock.upstream().stats().accepted,
+        1,
+        "mock kept its connection"
+    );
+    assert_eq!(other.upstream().stats().requests, 1);
+    let line = log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l.contains("config reloaded"))
+        .cloned()
+        .unwrap();
+    assert!(
+        line.contains("added [other]") && line.contains("unchanged [mock]"),
+        "{line}"
+    );
+    sigterm(&gw.child);
+    assert_eq!(exit_code(&mut gw.child).await, Some(0));
 }
