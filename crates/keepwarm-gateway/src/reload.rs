@@ -79,6 +79,7 @@ fn env(name: &str) -> Option<String> {
 /// `./config.json`, else the environment) and applies it. Counted in
 /// `/metrics` and logged either way.
 pub fn reload(state: &AppState, trigger: &str) -> Result<ReloadReport, ReloadError> {
+    let _one_at_a_time = state.reload_guard();
     let path = state.config_path();
     let result = config::load(path.as_deref(), &env)
         .map_err(|e| ReloadError(format!("the new config is invalid: {e}")))

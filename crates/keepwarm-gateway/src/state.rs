@@ -61,6 +61,8 @@ struct Inner {
     /// The config file a reload re-reads (`None`: `./config.json`, else the
     /// environment, as at start).
     config_path: std::sync::Mutex<Option<std::path::PathBuf>>,
+    /// Held for the length of one reload, so two never interleave.
+    reloading: std::sync::Mutex<()>,
 }
 
 /// A handle that does not keep the state alive.
@@ -127,6 +129,7 @@ impl AppStateBuilder {
             closing: watch::Sender::new(false),
             cut: watch::Sender::new(false),
             config_path: std::sync::Mutex::new(None),
+            reloading: std::sync::Mutex::new(()),
         });
         collector.attach(WeakState(Arc::downgrade(&inner)));
         Ok(AppState { inner })
@@ -192,6 +195,14 @@ impl AppState {
             .config_path
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = path;
+    }
+
+    /// Held while a reload runs (it never awaits), so reloads apply one at a time.
+    pub(crate) fn reload_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner
+            .reloading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The config file a reload re-reads.
