@@ -94,6 +94,7 @@ async fn unchanged_providers_keep_their_connections_and_new_ones_appear() {
         assert_eq!(r.call("a").await, 200);
     }
     assert_eq!(r.call("b").await, 400, "b is not configured yet");
+    assert!(r.gw.state.resilience().get("b").is_none());
     assert_eq!(a.upstream().stats().accepted, 1);
 
     let (s, v) = r
@@ -115,6 +116,8 @@ async fn unchanged_providers_keep_their_connections_and_new_ones_appear() {
     assert_eq!(a.upstream().stats().requests, 6);
     assert_eq!(r.call("b").await, 200);
     assert_eq!(b.upstream().stats().accepted, 1);
+    // The resilience state was rebuilt from the new config: b has its guards.
+    assert!(r.gw.state.resilience().get("b").is_some());
     assert!(r
         .metrics()
         .await
