@@ -90,6 +90,7 @@ def page_numbers(page):
         p.protocol = num(sec, "protocol");
         p.rows = [...sec.querySelectorAll("tr[data-connection]")].map(tr => ({
           id: tr.dataset.connection,
+          protocol: tr.querySelector('[data-col="protocol"]').textContent,
           state: tr.querySelector('[data-col="state"]').textContent,
           requests: tr.querySelector('[data-col="requests"]').textContent,
         }));
@@ -102,6 +103,11 @@ def page_numbers(page):
 def expected(d):
     """What the page must show for /details data `d` (ages excluded: they move)."""
     ov = d["overview"]
+    def proto(o):
+        if o.get("protocol") == "h2":
+            return f'h2 ({o.get("openStreams") or 0} streams)'
+        return o.get("protocol") or "-"
+
     out = {"overview": {"totalRequests": str(ov["totalRequests"]),
                         "overallReuseRate": f'{ov["overallReuseRate"]:.1f}%',
                         "totalActiveConnections": str(ov["totalActiveConnections"]),
@@ -117,7 +123,7 @@ def expected(d):
             "tlsResumed": str(k["tlsHandshakes"]["resumed"]), "created": str(k["connectionsCreated"]),
             "closed": str(k["connectionsClosed"]), "stale": str(k["staleCaughtBeforeReuse"]),
             "status": p["status"], "protocol": p["protocol"],
-            "rows": [{"id": str(o["id"]), "state": o["state"], "requests": str(o["requests"])}
+            "rows": [{"id": str(o["id"]), "protocol": proto(o), "state": o["state"], "requests": str(o["requests"])}
                      for o in p["openConnections"]],
         }
     return out

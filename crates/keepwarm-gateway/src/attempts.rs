@@ -94,7 +94,7 @@ fn deadline_passed(provider: &str) -> ApiError {
         kind: "timeout_error",
         code: "upstream_timeout",
         message: format!(
-            "provider {provider}: no answer within the request's deadline (API_TIMEOUT_MS)"
+            "provider {provider}: waiting for response headers from {provider} outlasted the request's deadline (API_TIMEOUT_MS)"
         ),
         shape: Shape::Anthropic,
     }

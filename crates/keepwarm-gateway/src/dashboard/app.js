@@ -226,7 +226,7 @@ function providerSection(name) {
   table.appendChild(el("caption", { id: id + "-cap" }, `Open connections of ${name}`));
   const thead = el("thead");
   const tr = el("tr");
-  for (const c of ["Connection", "State", "Age", "Idle for", "Requests"]) {
+  for (const c of ["Connection", "Protocol", "State", "Age", "Idle for", "Requests"]) {
     tr.appendChild(el("th", { scope: "col" }, c));
   }
   thead.appendChild(tr);
@@ -276,6 +276,8 @@ function renderProvider(sec, p, health) {
   const rows = p.openConnections.map((o) => {
     const tr = el("tr", { "data-connection": String(o.id) });
     tr.appendChild(el("th", { scope: "row", "data-col": "id" }, `#${o.id}`));
+    const proto = o.protocol === "h2" ? `h2 (${o.openStreams ?? 0} streams)` : (o.protocol || "-");
+    tr.appendChild(el("td", { "data-col": "protocol" }, proto));
     tr.appendChild(el("td", { "data-col": "state" }, o.state));
     tr.appendChild(el("td", { "data-col": "age" }, fmt.secs(o.ageSeconds)));
     tr.appendChild(el("td", { "data-col": "idleFor" }, fmt.secs(o.idleForSeconds)));
@@ -284,7 +286,7 @@ function renderProvider(sec, p, health) {
   });
   if (rows.length === 0) {
     const tr = el("tr");
-    tr.appendChild(el("td", { colspan: "5" }, "No open connection."));
+    tr.appendChild(el("td", { colspan: "6" }, "No open connection."));
     rows.push(tr);
   }
   tbody.replaceChildren(...rows);

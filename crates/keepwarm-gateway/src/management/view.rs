@@ -1,7 +1,9 @@
 //! A provider's numbers, summed over its keys in the one pool, and the JSON
 //! views of them in the seed's shapes.
 
-use keepwarm::{ConnectionSnapshot, Key, LabelStats, TlsCounts};
+use std::collections::HashMap;
+
+use keepwarm::{ConnStats, ConnectionSnapshot, Key, LabelStats, TlsCounts};
 use keepwarm_pool::{reuse_rate, KeySnapshot};
 use serde_json::{json, Value};
 
@@ -21,6 +23,12 @@ pub struct ProviderView {
     pub tls: TlsCounts,
     /// Its open connections, oldest first (read just after the counters).
     pub connections: Vec<ConnectionSnapshot>,
+    /// The wire protocol (`h2`/`http1.1`) and open HTTP/2 streams of each
+    /// open connection, by connection id (from the client's live registry).
+    pub wire: HashMap<u64, ConnStats>,
+    /// `circuit_open` / `circuit_half_open` while the provider's circuit
+    /// breaker is not closed (it wins over the pool's own status).
+    pub breaker: Option<&'static str>,
 }
 
 impl ProviderView {
@@ -30,6 +38,7 @@ impl ProviderView {
         provider: &Provider,
         stats: &[LabelStats],
         conns: &[(Key, Vec<ConnectionSnapshot>)],
+        wire: &[(Key, Vec<ConnStats>)],
     ) -> ProviderView {
         let mut v = ProviderView {
             name: provider.name.to_string(),
@@ -37,7 +46,12 @@ impl ProviderView {
             pool: KeySnapshot::default(),
             tls: TlsCounts::default(),
             connections: Vec::new(),
+            wire: HashMap::new(),
+            breaker: None,
         };
+        for (_, c) in wire.iter().filter(|(k, _)| k.label == provider.name) {
+            v.wire.extend(c.iter().map(|c| (c.id, *c)));
+        }
         for k in stats.iter().filter(|k| k.label == provider.name) {
             v.pool.merge(&k.pool);
             v.tls.full += k.tls.full;
@@ -108,7 +122,7 @@ impl ProviderView {
                 "reuseRate": self.reuse_rate(),
                 "averageConnectionAge": round1(self.pool.mean_age.as_secs_f64()),
             },
-            "status": self.status(),
+            "status": self.breaker.unwrap_or(self.status()),
             "openConnections": self.connections.iter().map(|c| json!({
                 "id": c.id,
                 "state": if c.in_flight > 0 { "active" } else { "idle" },
@@ -116,6 +130,8 @@ impl ProviderView {
                 "idleForSeconds": c.idle_for.map(|d| round1(d.as_secs_f64())),
                 "requests": c.requests,
                 "inFlight": c.in_flight,
+                "protocol": self.wire.get(&c.id).map(|w| w.protocol.as_str()),
+                "openStreams": self.wire.get(&c.id).and_then(|w| w.open_streams),
             })).collect::<Vec<_>>(),
             "counters": {
                 "connectionsCreated": c.created,
@@ -162,9 +178,18 @@ fn camel(snake: &str) -> String {
 pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
     let stats = state.client().label_stats();
     let conns = state.client().connections();
+    let wire: Vec<(Key, Vec<ConnStats>)> = (state.client().stats().into_iter())
+        .map(|k| (k.key, k.connections))
+        .collect();
     let reg = state.registry();
     (reg.providers().iter())
-        .map(|p| ProviderView::of(p, &stats, &conns))
+        .map(|p| {
+            let mut v = ProviderView::of(p, &stats, &conns, &wire);
+            let guards = state.resilience().get(&p.name);
+            let status = super::resilience::status(guards, v.status());
+            v.breaker = status.starts_with("circuit_").then_some(status);
+            v
+        })
         .collect()
 }
 

@@ -88,6 +88,11 @@ async fn open_connections_and_recent_window_match_the_upstream() {
     let open = d["openConnections"].as_array().unwrap();
     let server = mock.upstream().stats();
     assert_eq!(open.len() as u64, server.open, "{open:?}");
+    // The mock speaks HTTP/1.1 only: every connection says so, with no streams.
+    for o in open {
+        assert_eq!(o["protocol"], "http1.1", "{o}");
+        assert!(o["openStreams"].is_null(), "{o}");
+    }
     // Requests per connection, by the server's own log.
     let mut by_conn: HashMap<u64, u64> = HashMap::new();
     for r in mock.received() {

@@ -196,6 +196,9 @@ async fn the_breaker_walks_closed_open_half_open_closed() {
     );
     let providers = json(&get(&gw, "/api/connections/providers").await);
     assert_eq!(providers["data"][0]["status"], "circuit_open");
+    // The dashboard reads /details (and its stream): the breaker shows there too.
+    let details = json(&get(&gw, "/api/connections/details").await);
+    assert_eq!(details["data"]["providers"][0]["status"], "circuit_open");
     let health = json(&get(&gw, "/api/connections/health").await);
     assert_eq!(health["data"]["healthy"], false);
     assert!(
