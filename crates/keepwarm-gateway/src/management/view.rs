@@ -182,10 +182,11 @@ pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
         .map(|k| (k.key, k.connections))
         .collect();
     let reg = state.registry();
+    let resilience = state.resilience();
     (reg.providers().iter())
         .map(|p| {
             let mut v = ProviderView::of(p, &stats, &conns, &wire);
-            let guards = state.resilience().get(&p.name);
+            let guards = resilience.get(&p.name);
             let status = super::resilience::status(guards, v.status());
             v.breaker = status.starts_with("circuit_").then_some(status);
             v
