@@ -9,6 +9,6 @@ venv=target/browser-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'playwright>=1.40,<2'
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'playwright>=1.40,<2'
 cargo build --quiet -p keepwarm-gateway --example sdk_fixture
 "$venv/bin/python" tests/browser/test_dashboard.py target/debug/examples/sdk_fixture docs/dashboard.png

@@ -9,6 +9,6 @@ venv=target/sdk-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check 'anthropic>=0.40' 'openai>=1.50'
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'anthropic>=0.40' 'openai>=1.50'
 cargo build --quiet -p keepwarm-gateway --example sdk_fixture
 "$venv/bin/python" tests/sdk/test_sdks.py target/debug/examples/sdk_fixture
