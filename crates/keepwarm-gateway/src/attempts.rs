@@ -182,7 +182,7 @@ pub(crate) async fn send<'r>(
     first: RouteTarget,
     deadline: Instant,
 ) -> Result<Served<'r>, ApiError> {
-    let res = st.resilience();
+    let res = reg.resilience();
     let scenario = req.scenario.unwrap_or("default");
     let targets = fallback::targets(first, req.scenario, res.fallbacks());
     let mut attempts = 0u32;

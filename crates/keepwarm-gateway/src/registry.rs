@@ -16,6 +16,12 @@ use keepwarm::{Label, Profile};
 
 use crate::config::{ApiKind, Config, PoolSettings, ProviderConfig};
 use crate::management::{DurationSink, Metrics};
+use crate::resilience::Resilience;
+
+/// The client's response-header timeout in the gateway's profiles: never
+/// reached (tokio caps it at its far future), because the gateway's attempt
+/// deadline bounds the whole attempt.
+pub const NO_HEADER_TIMER: std::time::Duration = std::time::Duration::MAX;
 
 /// A provider the registry cannot build, with the reason.
 #[derive(Debug)]
@@ -121,37 +127,66 @@ impl Provider {
         }
     }
 
-    /// Its client profile: pool options, timers, `API_TIMEOUT_MS` as the
-    /// response-header timeout.
-    pub fn profile(&self, api_timeout: std::time::Duration) -> Profile {
+    /// Its client profile: pool options and timers. The client's own
+    /// response-header timer is off ([`NO_HEADER_TIMER`]): the attempt
+    /// deadline (`API_TIMEOUT_MS` from the request's start, `attempts.rs`)
+    /// is the one clock that bounds the wait, so two timers for one limit
+    /// never race.
+    pub fn profile(&self) -> Profile {
         let s = &self.settings;
         Profile {
             pool: s.to_pool_options(),
             connect_timeout: s.connect_timeout,
             timeout: s.timeout,
-            response_header_timeout: Some(api_timeout),
+            response_header_timeout: Some(NO_HEADER_TIMER),
             keep_alive_msecs: s.keep_alive_msecs,
         }
     }
 }
 
-/// The effective configuration and its providers, resolved.
+/// The effective configuration, its providers, resolved, and their
+/// resilience state (key pools, breakers, retry counters, fallbacks), so a
+/// request reads all of them from the one registry it started with.
 #[derive(Debug)]
 pub struct Registry {
     config: Config,
     providers: Vec<Provider>,
+    resilience: Resilience,
 }
 
 impl Registry {
-    /// Resolves every provider of `config`.
+    /// Resolves every provider of `config`, with fresh resilience state.
     pub(crate) fn build(config: Config, metrics: &Metrics) -> Result<Registry, RegistryError> {
+        Self::replacing(config, metrics, None)
+    }
+
+    /// Resolves every provider of `config` to replace `before` (a reload):
+    /// providers whose entry and resilience settings are unchanged keep
+    /// their breakers, key pools and counters.
+    pub(crate) fn replacing(
+        config: Config,
+        metrics: &Metrics,
+        before: Option<&Registry>,
+    ) -> Result<Registry, RegistryError> {
+        let resilience =
+            Resilience::carry_over(&config, before.map(|b| (&b.config, &b.resilience)));
         let providers = (config.providers.iter())
             .map(|p| {
                 let settings = config.pool.for_provider(&p.name).clone();
                 Provider::new(p.clone(), settings, metrics)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Registry { config, providers })
+        Ok(Registry {
+            config,
+            providers,
+            resilience,
+        })
+    }
+
+    /// Key pools, circuit breakers, retry policies and fallback chains of
+    /// these providers.
+    pub fn resilience(&self) -> &Resilience {
+        &self.resilience
     }
 
     /// The effective configuration.

@@ -127,15 +127,12 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
         new.port = running.port;
     }
     crate::server::check_exposure(&new).map_err(ReloadError)?;
-    let resilience = crate::resilience::Resilience::build(&new);
-    let registry = Registry::build(new, state.metrics())
+    let registry = Registry::replacing(new, state.metrics(), Some(&old))
         .map_err(|e| ReloadError(format!("the new config is invalid: {e}")))?;
-    let api_timeout = registry.config().api_timeout;
-    let timeout_same = api_timeout == running.api_timeout;
     for p in registry.providers() {
         let before = old.providers().iter().find(|o| o.name == p.name);
         match before {
-            Some(o) if o.config == p.config && o.settings == p.settings && timeout_same => {
+            Some(o) if o.config == p.config && o.settings == p.settings => {
                 report.unchanged.push(p.name.to_string());
                 continue;
             }
@@ -144,7 +141,7 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
         }
         state
             .client()
-            .set_profile(&p.name, p.profile(api_timeout))
+            .set_profile(&p.name, p.profile())
             .map_err(|e| ReloadError(format!("provider \"{}\": {e}", p.name)))?;
     }
     for o in old.providers() {
@@ -165,10 +162,10 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
             )
         })
         .collect();
+    // The resilience state moves with the registry: unchanged providers
+    // keep their breakers and key cooldowns, changed and new ones start
+    // afresh.
     state.swap_registry(Arc::new(registry));
-    // Key pools and breakers are rebuilt whole: new providers get theirs,
-    // unchanged ones start over (closed breakers, keys out of cooldown).
-    state.swap_resilience(Arc::new(resilience));
     // Drain what is gone: removed providers, and changed providers' keys to
     // an endpoint no longer configured. Idle connections close now, active
     // ones when their response ends.

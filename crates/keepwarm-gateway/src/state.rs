@@ -13,7 +13,6 @@ use keepwarm::{CertificateDer, Client};
 use crate::config::Config;
 use crate::management::Metrics;
 use crate::registry::{Registry, RegistryError};
-use crate::resilience::Resilience;
 
 /// Why the state could not be built: a provider, or a client setting.
 #[derive(Debug)]
@@ -57,7 +56,6 @@ struct Inner {
     /// Turns `true` at the shutdown deadline: running responses are cut.
     cut: watch::Sender<bool>,
     /// Rebuilt whole on reload; read by cloning the `Arc`.
-    resilience: RwLock<Arc<Resilience>>,
     /// The config file a reload re-reads (`None`: `./config.json`, else the
     /// environment, as at start).
     config_path: std::sync::Mutex<Option<std::path::PathBuf>>,
@@ -109,21 +107,19 @@ impl AppStateBuilder {
         let tls =
             keepwarm::tls_config(&self.roots, self.built_in_roots).map_err(BuildError::Client)?;
         let (metrics, collector) = Metrics::new();
-        let resilience = Resilience::build(&self.config);
         let registry = Registry::build(self.config, &metrics).map_err(BuildError::Provider)?;
         let config = registry.config();
         let mut builder = Client::builder()
             .max_idle_total(config.pool.max_idle_total)
-            .response_header_timeout(Some(config.api_timeout))
+            .response_header_timeout(Some(crate::registry::NO_HEADER_TIMER))
             .tls_config(tls);
         for p in registry.providers() {
-            builder = builder.profile(&*p.name, p.profile(config.api_timeout));
+            builder = builder.profile(&*p.name, p.profile());
         }
         let client = builder.build().map_err(BuildError::Client)?;
         let inner = Arc::new(Inner {
             registry: RwLock::new(Arc::new(registry)),
             client,
-            resilience: RwLock::new(Arc::new(resilience)),
             started: Instant::now(),
             metrics,
             closing: watch::Sender::new(false),
@@ -149,24 +145,6 @@ impl AppState {
     /// State with the built-in TLS roots.
     pub fn new(config: Config) -> Result<AppState, BuildError> {
         Self::builder(config).build()
-    }
-
-    /// Key pools, circuit breakers, retry policies and fallback chains in
-    /// force now (built from the configuration at start, rebuilt whole on
-    /// each reload). A request keeps the one it started with.
-    pub fn resilience(&self) -> Arc<Resilience> {
-        let r = self.inner.resilience.read();
-        r.unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Puts `resilience` in force (a reload).
-    pub(crate) fn swap_resilience(&self, resilience: Arc<Resilience>) {
-        let mut r = self
-            .inner
-            .resilience
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        *r = resilience;
     }
 
     /// The registry in force now: the effective configuration and its

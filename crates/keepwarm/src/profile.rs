@@ -29,7 +29,9 @@ pub struct Profile {
     /// Default 30 s.
     pub timeout: Duration,
     /// How long to wait for response headers after sending. Default
-    /// `None`: `timeout` applies.
+    /// `None`: `timeout` applies. `Some(Duration::MAX)` turns the timer
+    /// off, for a caller that bounds the whole request with its own
+    /// deadline (the gateway does).
     pub response_header_timeout: Option<Duration>,
     /// `keepAliveMsecs`: initial delay of TCP keep-alive probes (and the
     /// HTTP/2 PING interval). Default 60 s.

@@ -73,7 +73,7 @@ fn stats_data(st: &AppState) -> Value {
 /// The seed's summary plus the provider's `resilience` object.
 fn summary(st: &AppState, v: &crate::management::ProviderView) -> Value {
     let mut data = v.summary();
-    if let Some(g) = st.resilience().get(&v.name) {
+    if let Some(g) = st.registry().resilience().get(&v.name) {
         data["resilience"] = super::resilience::provider_json(g);
     }
     data
@@ -111,8 +111,8 @@ async fn providers(State(st): State<AppState>) -> Json<Value> {
                 "api": p.api().as_str(),
                 "models": p.config.models,
                 "poolEnabled": s.enabled && s.keep_alive,
-                "status": super::resilience::status(st.resilience().get(&p.name), v.status()),
-                "circuitBreaker": st.resilience().get(&p.name).map(|g| g.breaker.state().as_str()),
+                "status": super::resilience::status(reg.resilience().get(&p.name), v.status()),
+                "circuitBreaker": reg.resilience().get(&p.name).map(|g| g.breaker.state().as_str()),
             })
         })
         .collect();

@@ -60,7 +60,8 @@ pub(crate) fn status(g: Option<&ProviderGuards>, pool_status: &'static str) -> &
 pub(crate) fn issues(st: &AppState) -> Vec<String> {
     let now = Instant::now();
     let mut out = Vec::new();
-    for g in st.resilience().providers() {
+    let reg = st.registry();
+    for g in reg.resilience().providers() {
         match g.breaker.state() {
             BreakerState::Open => out.push(format!(
                 "{}: circuit breaker is open after repeated failures; requests go to fallbacks or get 503",
@@ -92,7 +93,8 @@ type Labels = Vec<(&'static str, String)>;
 /// Appends the resilience metrics.
 pub(crate) fn encode(enc: &mut DescriptorEncoder, st: &AppState) -> Result<(), std::fmt::Error> {
     let now = Instant::now();
-    let res = st.resilience();
+    let reg = st.registry();
+    let res = reg.resilience();
     let p = |g: &ProviderGuards| -> Labels { vec![("provider", g.name.to_string())] };
     let (mut state, mut moves, mut retries) = (Vec::new(), Vec::new(), Vec::new());
     let (mut key_req, mut key_429, mut key_fly, mut key_state) =

@@ -182,7 +182,7 @@ pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
         .map(|k| (k.key, k.connections))
         .collect();
     let reg = state.registry();
-    let resilience = state.resilience();
+    let resilience = reg.resilience();
     (reg.providers().iter())
         .map(|p| {
             let mut v = ProviderView::of(p, &stats, &conns, &wire);

@@ -1,7 +1,9 @@
 //! The live resilience state of one registry: per provider its key pool,
 //! circuit breaker, retry policy and retry counters; the fallback chains;
-//! and the fallbacks taken. Built once from the config with the registry,
-//! so a reload starts afresh (disabled keys come back).
+//! and the fallbacks taken. Built with the registry and swapped with it; a
+//! reload carries over the guards of every provider whose configuration and
+//! resilience settings did not change (its breaker stays open, its keys stay
+//! in cooldown) and builds fresh ones for the rest (disabled keys come back).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -32,7 +34,7 @@ pub struct ProviderGuards {
 /// Everything resilience keeps for one registry.
 #[derive(Debug)]
 pub struct Resilience {
-    providers: Vec<ProviderGuards>,
+    providers: Vec<Arc<ProviderGuards>>,
     settings: ResilienceConfig,
     /// Fallbacks taken, by `(from provider, to provider)`.
     taken: Mutex<BTreeMap<(String, String), u64>>,
@@ -41,11 +43,32 @@ pub struct Resilience {
 impl Resilience {
     /// Guards for every provider of `config`.
     pub fn build(config: &Config) -> Resilience {
+        Self::carry_over(config, None)
+    }
+
+    /// Guards for every provider of `config`, reusing those of `before`
+    /// (the registry being replaced, built from `before_config`) for each
+    /// provider whose entry and the global key pool, breaker and retry
+    /// settings are unchanged. The fallbacks taken carry over too.
+    pub fn carry_over(config: &Config, before: Option<(&Config, &Resilience)>) -> Resilience {
         let r = &config.resilience;
+        let same_globals = |old: &Config| {
+            let o = &old.resilience;
+            (o.key_pool, o.breaker, o.retry) == (r.key_pool, r.breaker, r.retry)
+        };
         let providers = config
             .providers
             .iter()
             .map(|p| {
+                let kept = before
+                    .filter(|(c, _)| same_globals(c))
+                    .and_then(|(c, res)| {
+                        let entry = c.providers.iter().find(|o| o.name == p.name)?;
+                        (entry == p).then(|| res.shared(&p.name).cloned()).flatten()
+                    });
+                if let Some(guards) = kept {
+                    return guards;
+                }
                 let keys = (r.key_pool.enabled && !p.resilience.keys.is_empty()).then(|| {
                     Arc::new(KeyPool::new(
                         &p.name,
@@ -54,32 +77,37 @@ impl Resilience {
                         r.key_pool.cooldown,
                     ))
                 });
-                ProviderGuards {
+                Arc::new(ProviderGuards {
                     name: Arc::from(p.name.as_str()),
                     keys,
                     breaker: Arc::new(Breaker::new(&p.name, r.breaker)),
                     retry: RetryPolicy::new(p.resilience.retry.unwrap_or(r.retry)),
                     retries: RetryCounters::default(),
                     fell_back: AtomicU64::new(0),
-                }
+                })
             })
             .collect();
+        let taken = before.map(|(_, res)| res.taken_map()).unwrap_or_default();
         Resilience {
             providers,
             settings: r.clone(),
-            taken: Mutex::new(BTreeMap::new()),
+            taken: Mutex::new(taken),
         }
     }
 
     /// Provider `name`'s guards (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&ProviderGuards> {
+        self.shared(name).map(|g| &**g)
+    }
+
+    fn shared(&self, name: &str) -> Option<&Arc<ProviderGuards>> {
         self.providers
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
 
     /// Every provider's guards, in config order.
-    pub fn providers(&self) -> &[ProviderGuards] {
+    pub fn providers(&self) -> &[Arc<ProviderGuards>] {
         &self.providers
     }
 
@@ -105,8 +133,12 @@ impl Resilience {
 
     /// Fallbacks taken: `((from, to), count)`.
     pub fn fallbacks_taken(&self) -> Vec<((String, String), u64)> {
+        self.taken_map().into_iter().collect()
+    }
+
+    fn taken_map(&self) -> BTreeMap<(String, String), u64> {
         let t = self.taken.lock().unwrap_or_else(PoisonError::into_inner);
-        t.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        t.clone()
     }
 }
 
@@ -148,5 +180,41 @@ mod tests {
         );
         assert_eq!(c.providers[0].api_key.expose(), "k0");
         assert!(Resilience::build(&c).get("a").unwrap().keys.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_keeps_unchanged_providers_guards_and_resets_changed_ones() {
+        use crate::resilience::{BreakerState, Outcome};
+        use tokio::time::Instant;
+        let text = |b_url: &str, threshold: u32| {
+            format!(
+                r#"{{"CircuitBreaker": {{"failureThreshold": {threshold}}}, "Providers": [
+                  {{"name": "a", "api_base_url": "http://a/v1/messages", "api_key": "k"}},
+                  {{"name": "b", "api_base_url": "{b_url}", "api_key": "k"}}]}}"#
+            )
+        };
+        let (c1, _) = parse(&text("http://b/v1/messages", 1), &|_| None).unwrap();
+        let r1 = Resilience::build(&c1);
+        for name in ["a", "b"] {
+            let g = r1.get(name).unwrap();
+            g.breaker
+                .admit(Instant::now())
+                .unwrap()
+                .record(Outcome::Connect, Instant::now());
+            assert_eq!(g.breaker.state(), BreakerState::Open, "{name}");
+        }
+        r1.count_fallback("a", "b");
+        // b's endpoint changes: a keeps its guards (same allocation, still
+        // open), b starts closed; the fallbacks taken carry over.
+        let (c2, _) = parse(&text("http://b2/v1/messages", 1), &|_| None).unwrap();
+        let r2 = Resilience::carry_over(&c2, Some((&c1, &r1)));
+        assert!(std::ptr::eq(r1.get("a").unwrap(), r2.get("a").unwrap()));
+        assert_eq!(r2.get("a").unwrap().breaker.state(), BreakerState::Open);
+        assert_eq!(r2.get("b").unwrap().breaker.state(), BreakerState::Closed);
+        assert_eq!(r2.fallbacks_taken(), [(("a".into(), "b".into()), 1)]);
+        // The global breaker settings change: every provider starts afresh.
+        let (c3, _) = parse(&text("http://b2/v1/messages", 5), &|_| None).unwrap();
+        let r3 = Resilience::carry_over(&c3, Some((&c2, &r2)));
+        assert_eq!(r3.get("a").unwrap().breaker.state(), BreakerState::Closed);
     }
 }

@@ -94,8 +94,9 @@ async fn unchanged_providers_keep_their_connections_and_new_ones_appear() {
         assert_eq!(r.call("a").await, 200);
     }
     assert_eq!(r.call("b").await, 400, "b is not configured yet");
-    assert!(r.gw.state.resilience().get("b").is_none());
+    assert!(r.gw.state.registry().resilience().get("b").is_none());
     assert_eq!(a.upstream().stats().accepted, 1);
+    let before = r.gw.state.registry();
 
     let (s, v) = r
         .reload(&config_text(&[provider("a", &a), provider("b", &b)], ""))
@@ -116,8 +117,14 @@ async fn unchanged_providers_keep_their_connections_and_new_ones_appear() {
     assert_eq!(a.upstream().stats().requests, 6);
     assert_eq!(r.call("b").await, 200);
     assert_eq!(b.upstream().stats().accepted, 1);
-    // The resilience state was rebuilt from the new config: b has its guards.
-    assert!(r.gw.state.resilience().get("b").is_some());
+    // The resilience state moved with the registry: b has its guards, and
+    // a, unchanged, kept its own (the same breaker and counters).
+    let after = r.gw.state.registry();
+    assert!(after.resilience().get("b").is_some());
+    assert!(std::ptr::eq(
+        before.resilience().get("a").unwrap(),
+        after.resilience().get("a").unwrap()
+    ));
     assert!(r
         .metrics()
         .await
