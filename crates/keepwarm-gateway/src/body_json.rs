@@ -25,6 +25,29 @@ pub enum BodyError {
 
 struct MembersVisitor;
 
+/// A member name borrowed from the body when it has no escapes (serde's own
+/// `Cow<str>` always copies): one allocation less per member.
+struct Name<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(NameVisitor)
+    }
+}
+
 impl<'de> Visitor<'de> for MembersVisitor {
     type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
 
@@ -34,8 +57,8 @@ impl<'de> Visitor<'de> for MembersVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
-        while let Some(entry) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
-            out.push(entry);
+        while let Some((Name(k), v)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+            out.push((k, v));
         }
         Ok(out)
     }
@@ -91,9 +114,35 @@ impl<'a> TopLevel<'a> {
     }
 }
 
+/// `raw` as a string when it is a JSON string: borrowed when it has no
+/// escapes; `None` for any other JSON value.
+pub fn string(raw: &RawValue) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Name<'_>>(raw.get())
+        .ok()
+        .map(|n| n.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_names_are_borrowed_and_escaped_ones_still_match() {
+        let body = br#"{"model":"a,b","mo\u0064e":1}"#;
+        let t = TopLevel::parse(body).unwrap();
+        assert!(matches!(t.members[0].0, Cow::Borrowed("model")));
+        assert!(matches!(&t.members[1].0, Cow::Owned(k) if k == "mode"));
+        assert_eq!(t.get("mode").unwrap().get(), "1");
+        assert!(matches!(
+            string(t.get("model").unwrap()),
+            Some(Cow::Borrowed("a,b"))
+        ));
+        assert_eq!(
+            string(t.get("mode").unwrap()),
+            None,
+            "a number is not a string"
+        );
+    }
 
     #[test]
     fn rewrites_only_the_named_member() {

@@ -168,23 +168,25 @@ async fn exchange(
             ApiError::bad_request("invalid_request", "request body must be a JSON object")
         }
     })?;
-    let model: String =
-        match top
-            .get("model")
-            .map(|raw| serde_json::from_str::<Value>(raw.get()))
-        {
-            Some(Ok(Value::String(s))) => s,
-            Some(Ok(other)) => {
+    let missing = || {
+        ApiError::bad_request(
+            "missing_model",
+            "missing \"model\": send \"provider,model\", e.g. \"anthropic,claude-sonnet-4-5\"",
+        )
+    };
+    let raw = top.get("model").ok_or_else(missing)?;
+    let model = match crate::body_json::string(raw) {
+        Some(s) => s,
+        None => match serde_json::from_str::<Value>(raw.get()) {
+            Ok(other) => {
                 return Err(ApiError::bad_request(
                     "invalid_model",
                     format!("\"model\" must be a string, got {}", json_type(&other)),
                 ))
             }
-            Some(Err(_)) | None => return Err(ApiError::bad_request(
-                "missing_model",
-                "missing \"model\": send \"provider,model\", e.g. \"anthropic,claude-sonnet-4-5\"",
-            )),
-        };
+            Err(_) => return Err(missing()),
+        },
+    };
     let mut parsed: Option<Value> = None;
     let (route, scenario) = if model.contains(',') {
         (route(&reg, &model)?, Scenario::Explicit)
@@ -202,10 +204,10 @@ async fn exchange(
         (route(&reg, &model)?, Scenario::Default)
     };
     let provider = route.provider;
-    st.metrics().route_request(scenario.as_str());
-    let route_tag = format!("{} {},{}", scenario.as_str(), provider.name, route.model);
-    let route_value = HeaderValue::from_str(&route_tag).ok();
+    st.metrics().route_request(scenario);
     if ep == Endpoint::CountTokens && provider.api() == ApiKind::OpenAi {
+        let route_tag = format!("{} {},{}", scenario.as_str(), provider.name, route.model);
+        let route_value = HeaderValue::from_str(&route_tag).ok();
         // An OpenAI-format provider has no count_tokens: estimate here.
         let v = match parsed {
             Some(v) => v,
@@ -267,7 +269,7 @@ async fn exchange(
         started,
         provider.request_duration(st.metrics(), p.status.as_u16()),
     )
-    .with_route(served.route.clone());
+    .with_route(served.route);
     let down = headers::downstream_response(&p.headers);
     let mut out = match &served.bridge {
         Some(b) => b.response(p.status, down, logged, config.body_limit).await,
@@ -286,9 +288,7 @@ async fn exchange(
         "x-keepwarm-connection-reused",
         HeaderValue::from_static(if reused { "true" } else { "false" }),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.3}", overhead.as_secs_f64() * 1000.0)) {
-        h.insert("x-keepwarm-overhead-ms", v);
-    }
+    h.insert("x-keepwarm-overhead-ms", millis_header(overhead));
     if let Some(v) = route_value {
         h.insert("x-keepwarm-route", v);
     }
@@ -312,6 +312,17 @@ async fn exchange(
     Ok(out)
 }
 
+/// `d` in milliseconds with three decimals (`0.042`), formatted on the
+/// stack: the header value is the one allocation.
+fn millis_header(d: std::time::Duration) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 32];
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{:.3}", d.as_secs_f64() * 1000.0);
+    let len = 32 - w.len();
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or(HeaderValue::from_static("0"))
+}
+
 /// The whole body as JSON (already checked to be an object).
 fn full_json(bytes: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
@@ -325,6 +336,14 @@ fn full_json(bytes: &[u8]) -> Result<Value, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overhead_header_in_milliseconds() {
+        let h = millis_header(std::time::Duration::from_micros(42));
+        assert_eq!(h, "0.042");
+        let h = millis_header(std::time::Duration::from_secs(90));
+        assert_eq!(h, "90000.000");
+    }
 
     #[test]
     fn upstream_uris() {

@@ -44,7 +44,8 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// Every scenario, e.g. to pre-register metrics.
+    /// Every scenario, e.g. to pre-register metrics; in declaration order,
+    /// so `ALL[s as usize] == s`.
     pub const ALL: [Scenario; 8] = [
         Scenario::Explicit,
         Scenario::Image,
@@ -201,6 +202,13 @@ fn take_subagent_tag(body: &mut Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn all_is_in_declaration_order() {
+        for (i, s) in super::Scenario::ALL.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{s:?}");
+        }
+    }
+
     use super::*;
     use crate::config::scenarios::parse;
     use serde_json::json;

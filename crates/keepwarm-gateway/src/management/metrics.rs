@@ -37,7 +37,9 @@ pub struct Metrics {
     request_duration: Family<Labels, Histogram>,
     recent: Recent,
     streams_cut: Counter,
-    route_requests: Family<Labels, Counter>,
+    /// `keepwarm_route_requests_total` per scenario, in `Scenario::ALL`
+    /// order, resolved once (no label vector per request).
+    route_requests: [Counter; crate::scenario::Scenario::ALL.len()],
     rejected: Family<Vec<(&'static str, &'static str)>, Counter>,
     reloads: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
@@ -89,9 +91,9 @@ impl Metrics {
             "LLM requests by the routing scenario that picked their provider (explicit, default, background, think, longContext, webSearch, image, subagent)",
             route_requests.clone(),
         );
-        for s in crate::scenario::Scenario::ALL {
-            let _ = route_requests.get_or_create(&vec![("scenario", s.as_str().to_owned())]);
-        }
+        let route_requests = crate::scenario::Scenario::ALL.map(|s| {
+            (route_requests.get_or_create(&vec![("scenario", s.as_str().to_owned())])).clone()
+        });
         let rejected = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         registry.register(
             "keepwarm_requests_rejected",
@@ -138,10 +140,8 @@ impl Metrics {
     }
 
     /// Counts one request routed by `scenario` (`keepwarm_route_requests_total{scenario}`).
-    pub fn route_request(&self, scenario: &str) {
-        self.route_requests
-            .get_or_create(&vec![("scenario", scenario.to_owned())])
-            .inc();
+    pub fn route_request(&self, scenario: crate::scenario::Scenario) {
+        self.route_requests[scenario as usize].inc();
     }
 
     /// Counts one config reload by result (`keepwarm_config_reloads_total`).
