@@ -8,6 +8,12 @@ use clap::{Parser, Subcommand};
 use keepwarm_gateway::config::{self, ConfigSource, Loaded};
 use keepwarm_gateway::{cli, server, AppState};
 
+/// mimalloc instead of glibc malloc, only with `--features mimalloc`
+/// (measured by `bench/mimalloc.sh`; off by default).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// An LLM API gateway on a keep-alive connection pool that counts real sockets.
 #[derive(Parser, Debug)]
 #[command(name = "keepwarm", version, about, long_about = None)]

@@ -20,8 +20,9 @@ pub enum CloseReason {
     Abandoned,
     /// Released while `maxFreeSockets` connections were already idle.
     OverMaxFree,
-    /// Evicted as the least recently used idle connection by the global idle cap.
-    GlobalCap,
+    /// Evicted as the least recently used idle connection by the global idle
+    /// cap, `maxIdleTotal` (label `idle_cap`).
+    IdleCap,
     /// Closed by `destroy`.
     Destroyed,
     /// `keepAlive` is off: one request per connection.
@@ -41,7 +42,7 @@ impl CloseReason {
         CloseReason::Error,
         CloseReason::Abandoned,
         CloseReason::OverMaxFree,
-        CloseReason::GlobalCap,
+        CloseReason::IdleCap,
         CloseReason::Destroyed,
         CloseReason::KeepAliveOff,
         CloseReason::GoAway,
@@ -57,7 +58,7 @@ impl CloseReason {
             CloseReason::Error => "error",
             CloseReason::Abandoned => "abandoned",
             CloseReason::OverMaxFree => "over_max_free",
-            CloseReason::GlobalCap => "global_cap",
+            CloseReason::IdleCap => "idle_cap",
             CloseReason::Destroyed => "destroyed",
             CloseReason::KeepAliveOff => "keep_alive_off",
             CloseReason::GoAway => "goaway",

@@ -428,7 +428,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 let (&(_, id), k) = g.lru.iter().next().expect("non-empty");
                 let k = k.clone();
                 if let Some(ks) = keys.get_mut(&k) {
-                    g.remove_entry(ks, id, CloseReason::GlobalCap, fx);
+                    g.remove_entry(ks, id, CloseReason::IdleCap, fx);
                 }
             }
         }

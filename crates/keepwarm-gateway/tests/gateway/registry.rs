@@ -79,11 +79,11 @@ async fn max_idle_total_caps_idle_connections_across_all_providers() {
     };
     let p1 = by_name("p1");
     assert_eq!(p1["connections"]["idle"], 0, "{p1}");
-    assert_eq!(p1["counters"]["closedByReason"]["globalCap"], 1, "{p1}");
+    assert_eq!(p1["counters"]["closedByReason"]["idleCap"], 1, "{p1}");
     for n in ["p2", "p3"] {
         let p = by_name(n);
         assert_eq!(p["connections"]["idle"], 1, "{p}");
-        assert_eq!(p["counters"]["closedByReason"]["globalCap"], 0, "{p}");
+        assert_eq!(p["counters"]["closedByReason"]["idleCap"], 0, "{p}");
     }
     // The servers agree: p1's connection is gone, p2's and p3's are open.
     let open = |i: usize| mocks[i].upstream().stats().open;
@@ -93,7 +93,7 @@ async fn max_idle_total_caps_idle_connections_across_all_providers() {
         .await
         .2;
     assert!(
-        text.contains(r#"keepwarm_connections_closed_total{provider="p1",reason="global_cap"} 1"#),
+        text.contains(r#"keepwarm_connections_closed_total{provider="p1",reason="idle_cap"} 1"#),
         "{text}"
     );
 }

@@ -333,7 +333,7 @@ async fn global_idle_cap_evicts_least_recently_used() {
     assert_eq!(p.idle_total(), 2);
     let sa = p.key_snapshot(&a).unwrap();
     assert_eq!(sa.idle, 0);
-    assert_eq!(sa.counters.closed.get(CloseReason::GlobalCap), 1);
+    assert_eq!(sa.counters.closed.get(CloseReason::IdleCap), 1);
     assert_eq!(p.key_snapshot(&b).unwrap().idle, 1);
 }
 

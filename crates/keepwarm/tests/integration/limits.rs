@@ -143,7 +143,7 @@ async fn global_idle_cap_closes_the_least_recently_used() {
     let stats = client.stats();
     let closed: u64 = stats
         .iter()
-        .map(|s| s.pool.counters.closed.get(CloseReason::GlobalCap))
+        .map(|s| s.pool.counters.closed.get(CloseReason::IdleCap))
         .sum();
     assert_eq!(closed, 1);
     assert_eq!(stats.iter().map(|s| s.pool.idle).sum::<usize>(), 1);
