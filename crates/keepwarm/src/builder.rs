@@ -12,6 +12,8 @@ use crate::client::{Client, ClientOptions};
 use crate::error::Error;
 use crate::profile::Profile;
 use crate::protocol::Protocol;
+use crate::proxy::Proxy;
+use crate::proxy_rules::ProxyRules;
 
 /// Builds a [`Client`]. Options use the names of Node's `http.Agent` /
 /// `agentkeepalive` in their docs (`maxSockets`, …). A bad setting is
@@ -28,6 +30,8 @@ pub struct ClientBuilder {
     roots: Vec<CertificateDer<'static>>,
     webpki_roots: bool,
     tls: Option<Arc<ClientConfig>>,
+    /// The proxies, or why the environment's could not be read.
+    proxy: Result<ProxyRules, String>,
 }
 
 impl Default for ClientBuilder {
@@ -42,6 +46,7 @@ impl Default for ClientBuilder {
             roots: Vec::new(),
             webpki_roots: true,
             tls: None,
+            proxy: Ok(ProxyRules::default()),
         }
     }
 }
@@ -128,8 +133,8 @@ impl ClientBuilder {
     /// The settings of the keys with this label (a provider): pool
     /// options and timers, replacing this builder's pool options and
     /// `connectTimeout`, `timeout`, `responseHeaderTimeout`,
-    /// `keepAliveMsecs` for them; the rest (`maxIdleTotal`, retries,
-    /// protocol, TLS) stays client-wide. Default: none.
+    /// `keepAliveMsecs` and the proxy for them; the rest (`maxIdleTotal`,
+    /// retries, protocol, TLS) stays client-wide. Default: none.
     pub fn profile(mut self, label: impl Into<String>, profile: Profile) -> Self {
         self.profiles.insert(label.into(), profile);
         self
@@ -196,6 +201,29 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through `proxy` (labels whose
+    /// [`Profile::proxy`] says otherwise excepted). Default: no proxy.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Ok(ProxyRules::all(proxy));
+        self
+    }
+
+    /// Uses these proxy rules (see [`ProxyRules`]). Default: none.
+    pub fn proxy_rules(mut self, rules: ProxyRules) -> Self {
+        self.proxy = Ok(rules);
+        self
+    }
+
+    /// Uses the proxies of the process environment: `HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (lower-case names too),
+    /// as [`ProxyRules::from_lookup`] reads them. A variable that is not a
+    /// usable `http://` proxy makes [`build`](Self::build) fail, naming it.
+    /// Default: the environment is not read.
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxyRules::from_env().map_err(|e| e.to_string());
+        self
+    }
+
     /// Trusts `cert` as a root, besides the built-in webpki roots.
     pub fn add_root_certificate(mut self, cert: CertificateDer<'static>) -> Self {
         self.roots.push(cert);
@@ -255,6 +283,9 @@ impl ClientBuilder {
                 "invalid client setting maxConcurrentStreams: must be at least 1, got 0",
             ));
         }
+        let proxy_rules = self
+            .proxy
+            .map_err(|e| Error::builder(format!("invalid proxy setting {e}")))?;
         let tls = match self.tls {
             Some(t) => t,
             None => crate::tls::client_config(&self.roots, self.webpki_roots)?,
@@ -268,11 +299,18 @@ impl ClientBuilder {
                 timeout: p.timeout,
                 response_header_timeout: p.response_header_timeout,
                 keep_alive_msecs: p.keep_alive_msecs,
+                proxy: p.proxy,
                 ..self.opts.clone()
             };
             profiles.insert(label, opts);
         }
-        Ok(Client::from_parts(config, self.opts, profiles, tls))
+        Ok(Client::from_parts(
+            config,
+            self.opts,
+            profiles,
+            tls,
+            proxy_rules,
+        ))
     }
 }
 

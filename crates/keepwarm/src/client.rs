@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONNECTION, HOST};
+use http::header::{HeaderValue, CONNECTION, HOST, PROXY_AUTHORIZATION};
 use http::request::Parts;
 use http::{Method, Request, Response, Uri};
 use http_body_util::Full;
@@ -29,6 +29,8 @@ use crate::key::{Key, Scheme};
 use crate::pooled::Conn;
 use crate::profile::Profile;
 use crate::protocol::Protocol;
+use crate::proxy::{Proxy, ProxyChoice};
+use crate::proxy_rules::ProxyRules;
 
 /// Options of the client that are not pool options.
 #[derive(Clone, Debug)]
@@ -41,6 +43,7 @@ pub(crate) struct ClientOptions {
     pub(crate) protocol: Protocol,
     pub(crate) max_concurrent_streams: Option<u32>,
     pub(crate) ping_timeout: Duration,
+    pub(crate) proxy: ProxyChoice,
 }
 
 impl Default for ClientOptions {
@@ -54,6 +57,7 @@ impl Default for ClientOptions {
             protocol: Protocol::Auto,
             max_concurrent_streams: None,
             ping_timeout: Duration::from_secs(20),
+            proxy: ProxyChoice::Inherit,
         }
     }
 }
@@ -139,6 +143,8 @@ pub(crate) struct ClientInner {
     profiles: RwLock<HashMap<String, ClientOptions>>,
     tls_counts: Mutex<TlsTally>,
     pub(crate) registry: Registry,
+    /// The client's proxies, for labels whose choice is `Inherit`.
+    proxy_rules: ProxyRules,
 }
 
 impl ClientInner {
@@ -152,6 +158,28 @@ impl ClientInner {
     pub(crate) fn opts_for_label(&self, label: &str) -> ClientOptions {
         let profiles = self.profiles.read().unwrap_or_else(|e| e.into_inner());
         profiles.get(label).unwrap_or(&self.opts).clone()
+    }
+
+    /// The proxy for a request to `key` (whose `proxy` is not yet set):
+    /// the request's own [`ProxyChoice`], else its label's, else the
+    /// client's rules.
+    fn proxy_for(&self, key: &Key, ext: Option<&ProxyChoice>) -> Option<Proxy> {
+        let label;
+        let choice = match ext {
+            Some(c) if *c != ProxyChoice::Inherit => c,
+            _ => {
+                label = self.opts_for(key).proxy;
+                &label
+            }
+        };
+        match choice {
+            ProxyChoice::Direct => None,
+            ProxyChoice::Via(p) => Some(p.clone()),
+            ProxyChoice::Inherit => self
+                .proxy_rules
+                .for_target(key.scheme, &key.host, key.port)
+                .cloned(),
+        }
     }
 
     /// The protocol to speak with `key`'s origin.
@@ -276,6 +304,7 @@ impl Client {
         opts: ClientOptions,
         profiles: HashMap<String, ClientOptions>,
         tls: Arc<ClientConfig>,
+        proxy_rules: ProxyRules,
     ) -> Client {
         let inner = Arc::new_cyclic(|me: &Weak<ClientInner>| {
             let pool = Pool::with_connector(config, Arc::new(Prewarm(me.clone())))
@@ -296,6 +325,7 @@ impl Client {
                 profiles: RwLock::new(profiles),
                 tls_counts: Mutex::new(TlsTally::default()),
                 registry: Registry::default(),
+                proxy_rules,
             }
         });
         Client { inner }
@@ -328,6 +358,7 @@ impl Client {
             timeout: profile.timeout,
             response_header_timeout: profile.response_header_timeout,
             keep_alive_msecs: profile.keep_alive_msecs,
+            proxy: profile.proxy,
             ..self.inner.opts.clone()
         };
         let mut profiles = self
@@ -350,18 +381,36 @@ impl Client {
     /// Sends `req` (an absolute URL) over a pooled connection.
     ///
     /// The response's extensions hold a [`ConnectionInfo`]. Its body must be
-    /// read to the end for the connection to be reused.
+    /// read to the end for the connection to be reused. A [`ProxyChoice`]
+    /// in the request's extensions overrides the label's and the client's
+    /// proxy for this request.
     pub async fn request(&self, req: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
         let label = req.extensions().get::<Label>().map(|l| l.0.clone());
-        let key = Key::from_uri(req.uri(), label.as_ref())?;
+        let mut key = Key::from_uri(req.uri(), label.as_ref())?;
+        key.proxy = self
+            .inner
+            .proxy_for(&key, req.extensions().get::<ProxyChoice>());
         let (mut parts, body) = req.into_parts();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
+        // Plain HTTP/1.1 through a proxy: the absolute form, with the
+        // proxy's credentials on every request. Otherwise the origin form
+        // (a tunnel, or no proxy).
+        let absolute = key.scheme == Scheme::Http
+            && self.inner.protocol_for(&key) != Protocol::Http2
+            && key.proxy.is_some();
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let target = if absolute {
+            format!("http://{}{pq}", key.host_header())
+        } else {
+            pq.to_string()
+        };
+        parts.uri = target
             .parse::<Uri>()
             .map_err(|e| Error::invalid_url(format!("invalid path in {}: {e}", parts.uri)))?;
-        parts.uri = path;
+        if let Some(auth) = key.proxy.as_ref().and_then(Proxy::authorization) {
+            if absolute {
+                parts.headers.insert(PROXY_AUTHORIZATION, auth.clone());
+            }
+        }
         if !parts.headers.contains_key(HOST) {
             let host = HeaderValue::from_str(&key.host_header())
                 .map_err(|e| Error::invalid_url(format!("invalid host `{}`: {e}", key.host)))?;
@@ -573,7 +622,8 @@ impl Client {
             .parse()
             .map_err(|e| Error::invalid_url(format!("invalid URL `{url}`: {e}")))?;
         let label = label.map(Arc::<str>::from);
-        let key = Key::from_uri(&uri, label.as_ref())?;
+        let mut key = Key::from_uri(&uri, label.as_ref())?;
+        key.proxy = self.inner.proxy_for(&key, None);
         self.inner.pool.warm(&key);
         Ok(())
     }

@@ -1,6 +1,8 @@
-//! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE), TLS with ALPN,
-//! then the HTTP/1.1 handshake (here) or HTTP/2's (`http2::conn`), and the
-//! task that drives it and tells the pool when it ends.
+//! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE) to the origin or
+//! to its proxy (then a `CONNECT` tunnel when the origin is HTTPS or h2c),
+//! TLS with ALPN, then the HTTP/1.1 handshake (here) or HTTP/2's
+//! (`http2::conn`), and the task that drives it and tells the pool when it
+//! ends.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -26,16 +28,19 @@ pub(crate) struct Http1Conn {
     pub(crate) handshake: Handshake,
 }
 
+/// TCP to `key`'s origin, or to its proxy when it has one.
 async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
-    let addrs = tokio::net::lookup_host((&*key.host, key.port))
-        .await
-        .map_err(|e| {
-            Error::new(
-                Kind::Connect,
-                format!("resolving {key} failed"),
-                Some(Box::new(e)),
-            )
-        })?;
+    let (host, port, what) = match &key.proxy {
+        Some(p) => (p.host(), p.port(), format!("proxy {p} for {key}")),
+        None => (&*key.host, key.port, key.to_string()),
+    };
+    let addrs = tokio::net::lookup_host((host, port)).await.map_err(|e| {
+        Error::new(
+            Kind::Connect,
+            format!("resolving {what} failed"),
+            Some(Box::new(e)),
+        )
+    })?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect(addr).await {
@@ -51,7 +56,7 @@ async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
     let source = last.unwrap_or_else(|| std::io::Error::other("no address found"));
     Err(Error::new(
         Kind::Connect,
-        format!("connect to {key} failed"),
+        format!("connect to {what} failed"),
         Some(Box::new(source)),
     ))
 }
@@ -80,7 +85,13 @@ pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Resu
     let connect_timeout = inner.opts_for(key).connect_timeout;
     let protocol = inner.protocol_for(key);
     let work = async {
-        let stream = tcp(key, inner.opts_for(key).keep_alive_msecs).await?;
+        let mut stream = tcp(key, inner.opts_for(key).keep_alive_msecs).await?;
+        // HTTPS and h2c go through a tunnel; plain HTTP/1.1 talks to the
+        // proxy itself, in absolute form.
+        let tunnel = key.scheme == Scheme::Https || protocol == Protocol::Http2;
+        if let (Some(proxy), true) = (&key.proxy, tunnel) {
+            crate::tunnel::connect(&mut stream, proxy, key).await?;
+        }
         match key.scheme {
             Scheme::Http if protocol == Protocol::Http2 => {
                 crate::http2::conn::handshake(client, key, id, stream, Handshake::None)

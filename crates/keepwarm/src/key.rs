@@ -1,4 +1,5 @@
-//! The pool key of an HTTP origin: provider label, scheme, host and port.
+//! The pool key of an HTTP origin: provider label, scheme, host and port,
+//! and the proxy that connections go through (if any).
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,6 +8,7 @@ use http::Uri;
 use keepwarm_pool::PoolKey;
 
 use crate::error::Error;
+use crate::proxy::Proxy;
 
 /// `http` or `https`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,7 +37,7 @@ impl Scheme {
 }
 
 /// Connections under one key are interchangeable: same label, scheme, host
-/// and port (and the client's one TLS configuration).
+/// and port, same proxy (or none), and the client's one TLS configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Key {
     /// The provider label, e.g. `anthropic`; defaults to the host.
@@ -46,6 +48,9 @@ pub struct Key {
     pub host: Arc<str>,
     /// Port, defaulted from the scheme.
     pub port: u16,
+    /// The proxy its connections go through; `None` (the default) for
+    /// direct connections.
+    pub proxy: Option<Proxy>,
 }
 
 impl PoolKey for Key {
@@ -55,14 +60,19 @@ impl PoolKey for Key {
 }
 
 impl fmt::Display for Key {
-    /// `anthropic (api.example.com:443)`
+    /// `anthropic (api.example.com:443)`, or through a proxy
+    /// `anthropic (api.example.com:443 via http://user:***@proxy:3128)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}:{})", self.label, self.host, self.port)
+        write!(f, "{} ({}:{}", self.label, self.host, self.port)?;
+        if let Some(p) = &self.proxy {
+            write!(f, " via {p}")?;
+        }
+        f.write_str(")")
     }
 }
 
 impl Key {
-    /// The key for an absolute URI; `label` defaults to the host.
+    /// The key for an absolute URI; `label` defaults to the host; no proxy.
     pub fn from_uri(uri: &Uri, label: Option<&Arc<str>>) -> Result<Key, Error> {
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::Http,
@@ -88,6 +98,7 @@ impl Key {
             scheme,
             port: uri.port_u16().unwrap_or(scheme.default_port()),
             host,
+            proxy: None,
         })
     }
 
@@ -124,6 +135,9 @@ mod tests {
         assert_eq!((&*k.host, k.port), ("::1", 8080));
         assert_eq!(k.host_header(), "[::1]:8080");
         assert_eq!(k.to_string(), "local (::1:8080)");
+        let mut k = k;
+        k.proxy = Some(Proxy::parse("http://u:pw@p:3128").unwrap());
+        assert_eq!(k.to_string(), "local (::1:8080 via http://u:***@p:3128)");
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! - Retries only when safe: on a reused connection, any request that was
 //!   not written at all, and idempotent ones (or with `Idempotency-Key`)
 //!   that got no response byte.
+//! - Through an HTTP proxy ([`Proxy`], [`ClientBuilder::proxy`],
+//!   [`ClientBuilder::proxy_from_env`], per label in [`Profile`]): one
+//!   `CONNECT` tunnel per pooled HTTPS connection, absolute-form requests
+//!   over pooled connections to the proxy for plain HTTP.
 //! - Every response carries a [`ConnectionInfo`]; [`Client::stats`] has the
 //!   counters, TLS handshakes full and resumed included.
 //!
@@ -39,7 +43,10 @@ mod key;
 mod pooled;
 mod profile;
 mod protocol;
+mod proxy;
+mod proxy_rules;
 mod tls;
+mod tunnel;
 
 pub use body::ResponseBody;
 pub use builder::ClientBuilder;
@@ -51,6 +58,8 @@ pub use keepwarm_pool::{CloseReason, ConnectionSnapshot, DestroyReport, KeySnaps
 pub use key::{Key, Scheme};
 pub use profile::Profile;
 pub use protocol::{ConnProtocol, Protocol};
+pub use proxy::{redact_url, Proxy, ProxyChoice};
+pub use proxy_rules::ProxyRules;
 pub use rustls;
 pub use rustls_pki_types::CertificateDer;
 

@@ -1,5 +1,5 @@
 //! `Profile`: the per-label settings of a [`Client`](crate::Client) — the
-//! pool options plus the client-level timers — so one client can
+//! pool options plus the client-level timers and the proxy — so one client can
 //! serve several providers, each with its own settings, under one global
 //! idle cap.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 use keepwarm_pool::PoolOptions;
 
 use crate::error::Error;
+use crate::proxy::ProxyChoice;
 
 /// The settings of the keys with one label (a provider). Set with
 /// [`ClientBuilder::profile`](crate::ClientBuilder::profile); keys whose
@@ -36,6 +37,11 @@ pub struct Profile {
     /// `keepAliveMsecs`: initial delay of TCP keep-alive probes (and the
     /// HTTP/2 PING interval). Default 60 s.
     pub keep_alive_msecs: Duration,
+    /// The label's proxy: the client's ([`ProxyChoice::Inherit`], the
+    /// default), none, or its own. A changed proxy means new pool keys:
+    /// connections through the old one are no longer used and close as
+    /// idle.
+    pub proxy: ProxyChoice,
 }
 
 impl Default for Profile {
@@ -46,6 +52,7 @@ impl Default for Profile {
             timeout: Duration::from_secs(30),
             response_header_timeout: None,
             keep_alive_msecs: Duration::from_secs(60),
+            proxy: ProxyChoice::Inherit,
         }
     }
 }
