@@ -9,7 +9,8 @@
 //! [`MockProvider`] builds on that: a mock Anthropic or OpenAI API (JSON and
 //! SSE streaming). [`LatencyShim`] is a TCP relay that adds one-way latency.
 //! [`H2Server`] is an HTTP/2 server (h2c or TLS with ALPN `h2`) that counts
-//! connections, streams, GOAWAYs and refused streams.
+//! connections, streams, GOAWAYs and refused streams. [`ProxyServer`] is a
+//! counting HTTP proxy (`CONNECT` tunnels and absolute-form forwarding).
 
 mod conn;
 mod gate;
@@ -18,6 +19,8 @@ mod h2stats;
 mod http1;
 mod knobs;
 mod mock;
+mod proxy;
+mod proxy_conn;
 mod reply;
 mod shim;
 mod stats;
@@ -31,6 +34,7 @@ pub use mock::{
     anthropic_sse_body, openai_sse_body, refused_url, Fault, FaultyProvider, MockApi, MockProvider,
     MockProviderBuilder, MOCK_TOOL_ARGUMENTS,
 };
+pub use proxy::{ProxyServer, ProxyServerBuilder, ProxyStats};
 pub use reply::Reply;
 pub use shim::LatencyShim;
 pub use stats::{RequestRecord, UpstreamStats};

@@ -8,6 +8,7 @@ mod errors;
 mod http2;
 mod limits;
 mod never_reused;
+mod proxy;
 mod reuse;
 mod set_profile;
 mod stale;
