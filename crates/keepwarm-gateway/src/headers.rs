@@ -83,6 +83,7 @@ mod tests {
             api,
             transformer: Default::default(),
             resilience: Default::default(),
+            proxy: Default::default(),
         };
         Provider::new(config, PoolSettings::default(), &Metrics::new().0).unwrap()
     }

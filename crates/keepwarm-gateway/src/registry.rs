@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::Uri;
-use keepwarm::{Label, Profile};
+use keepwarm::{Label, Profile, ProxyChoice};
 
 use crate::config::{ApiKind, Config, PoolSettings, ProviderConfig};
 use crate::management::{DurationSink, Metrics};
@@ -52,6 +52,10 @@ pub struct Provider {
     pub settings: PoolSettings,
     /// `http` or `https`, the scheme of its endpoint.
     pub protocol: &'static str,
+    /// Its proxy, resolved: its own `proxy`, else `PROXY_URL`, else the
+    /// environment's (see [`ProxySection::resolve`](crate::config::ProxySection::resolve));
+    /// `Direct` when none applies.
+    pub proxy: ProxyChoice,
     /// The auth header injected upstream (`x-api-key: …` or
     /// `authorization: Bearer …`), marked sensitive so it is never logged
     /// or HPACK-indexed.
@@ -66,6 +70,7 @@ impl std::fmt::Debug for Provider {
             .field("name", &self.name)
             .field("api", &self.config.api)
             .field("protocol", &self.protocol)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +104,10 @@ impl Provider {
             name: label,
             auth: (name, value),
             protocol,
+            proxy: match &config.proxy {
+                ProxyChoice::Via(p) => ProxyChoice::Via(p.clone()),
+                _ => ProxyChoice::Direct,
+            },
             config,
             settings,
         })
@@ -131,7 +140,7 @@ impl Provider {
     /// response-header timer is off ([`NO_HEADER_TIMER`]): the attempt
     /// deadline (`API_TIMEOUT_MS` from the request's start, `attempts.rs`)
     /// is the one clock that bounds the wait, so two timers for one limit
-    /// never race.
+    /// never race. Also its proxy.
     pub fn profile(&self) -> Profile {
         let s = &self.settings;
         Profile {
@@ -140,6 +149,7 @@ impl Provider {
             timeout: s.timeout,
             response_header_timeout: Some(NO_HEADER_TIMER),
             keep_alive_msecs: s.keep_alive_msecs,
+            proxy: self.proxy.clone(),
         }
     }
 }
@@ -173,7 +183,9 @@ impl Registry {
         let providers = (config.providers.iter())
             .map(|p| {
                 let settings = config.pool.for_provider(&p.name).clone();
-                Provider::new(p.clone(), settings, metrics)
+                let mut provider = Provider::new(p.clone(), settings, metrics)?;
+                provider.proxy = config.proxy.resolve(p);
+                Ok(provider)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Registry {
@@ -231,6 +243,7 @@ mod tests {
             api,
             transformer: Default::default(),
             resilience: Default::default(),
+            proxy: Default::default(),
         }
     }
 

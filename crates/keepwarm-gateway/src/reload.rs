@@ -9,7 +9,8 @@
 //! - a removed provider drains: its idle connections close now, active ones
 //!   when their response ends (no in-flight request fails);
 //! - a changed provider's pool settings apply from its next acquire; its
-//!   open connections stay (those to an endpoint no longer configured close);
+//!   open connections stay (those to an endpoint no longer configured, or
+//!   through a proxy no longer its own — `proxy`, `PROXY_URL` — close);
 //! - an unchanged provider keeps its pool and idle connections untouched.
 //! - key pools, circuit breakers and fallback chains are rebuilt whole from
 //!   the new config (breaker and key-cooldown state starts over).
@@ -132,7 +133,7 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
     for p in registry.providers() {
         let before = old.providers().iter().find(|o| o.name == p.name);
         match before {
-            Some(o) if o.config == p.config && o.settings == p.settings => {
+            Some(o) if o.config == p.config && o.settings == p.settings && o.proxy == p.proxy => {
                 report.unchanged.push(p.name.to_string());
                 continue;
             }
@@ -149,16 +150,21 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
             report.removed.push(o.name.to_string());
         }
     }
-    let endpoints: Vec<(String, String, u16)> = registry
+    let endpoints: Vec<(String, String, u16, Option<keepwarm::Proxy>)> = registry
         .providers()
         .iter()
         .map(|p| {
             let u = p.base();
             let https = u.scheme_str() == Some("https");
+            let proxy = match &p.proxy {
+                keepwarm::ProxyChoice::Via(x) => Some(x.clone()),
+                _ => None,
+            };
             (
                 p.name.to_string(),
                 u.host().unwrap_or_default().to_ascii_lowercase(),
                 u.port_u16().unwrap_or(if https { 443 } else { 80 }),
+                proxy,
             )
         })
         .collect();
@@ -167,17 +173,18 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
     // afresh.
     state.swap_registry(Arc::new(registry));
     // Drain what is gone: removed providers, and changed providers' keys to
-    // an endpoint no longer configured. Idle connections close now, active
+    // an endpoint no longer configured or through a proxy no longer theirs
+    // (a changed proxy is a new key). Idle connections close now, active
     // ones when their response ends.
-    let gone = |label: &str, host: &str, port: u16| {
+    let gone = |k: &keepwarm::Key| {
         !endpoints
             .iter()
-            .any(|(n, h, p)| n == label && h == host && *p == port)
+            .any(|(n, h, p, x)| **n == *k.label && *h == *k.host && *p == k.port && *x == k.proxy)
     };
     let changed: Vec<&String> = report.removed.iter().chain(report.changed.iter()).collect();
-    state.client().destroy_where(|k| {
-        changed.iter().any(|n| ***n == *k.label) && gone(&k.label, &k.host, k.port)
-    });
+    state
+        .client()
+        .destroy_where(|k| changed.iter().any(|n| ***n == *k.label) && gone(k));
     Ok(report)
 }
 

@@ -11,6 +11,7 @@
 mod env;
 mod parse;
 mod pool;
+mod proxy;
 mod redact;
 pub mod scenarios;
 pub mod transformers;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use pool::{PoolSection, PoolSettings};
+pub use proxy::{to_json as proxy_json, ProxySection};
 pub use redact::redact_url;
 
 /// A secret such as an API key. `Debug` and `Display` print `***`; only
@@ -99,6 +101,11 @@ pub struct ProviderConfig {
     pub transformer: transformers::TransformerSection,
     /// `api_keys` (all keys, `api_key` first) and the `retry` override.
     pub resilience: crate::resilience::config::ProviderResilience,
+    /// `proxy`: an `http://[user:pass@]host[:port]` proxy for this
+    /// provider, or `null` to connect directly whatever `PROXY_URL` and
+    /// the environment say. Default (key absent): inherit (see
+    /// [`ProxySection::resolve`]).
+    pub proxy: keepwarm::ProxyChoice,
 }
 
 /// A `"provider,model"` pair.
@@ -159,6 +166,9 @@ pub struct Config {
     pub router: scenarios::RouterSection,
     /// `HttpConnectionPool` [all defaults].
     pub pool: PoolSection,
+    /// `PROXY_URL` and the environment's proxies [none] (see
+    /// [`ProxySection`]).
+    pub proxy: ProxySection,
     /// `STATS_INTERVAL_MS` [2000 ms]: how often `/api/connections/stream` sends stats.
     pub stats_interval: Duration,
     /// `HealthThresholds` [see [`HealthThresholds`]]: when `/api/connections/health` reports an issue.
@@ -212,6 +222,7 @@ impl Default for Config {
             router_default: None,
             router: scenarios::RouterSection::default(),
             pool: PoolSection::default(),
+            proxy: ProxySection::default(),
             stats_interval: Duration::from_millis(2_000),
             health: HealthThresholds::default(),
             resilience: Default::default(),
@@ -315,7 +326,8 @@ pub fn load(
 /// [https://api.anthropic.com] + `/v1/messages`; `OPENAI_API_KEY` makes
 /// `openai` at `OPENAI_BASE_URL` [https://api.openai.com/v1] +
 /// `/chat/completions` (trailing slashes of bases trimmed). `HOST`, `PORT`
-/// and `APIKEY` are read when set. Empty variables count as unset.
+/// and `APIKEY` are read when set, and the proxy variables (`HTTPS_PROXY`,
+/// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`). Empty variables count as unset.
 pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let mut c = Config::default();
@@ -368,9 +380,11 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
             api,
             transformer: Default::default(),
             resilience,
+            proxy: keepwarm::ProxyChoice::Inherit,
         });
     }
     c.pool = PoolSection::with_providers(&c.providers);
+    c.proxy = proxy::from_env(None, env)?;
     Ok(c)
 }
 

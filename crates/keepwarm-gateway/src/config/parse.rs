@@ -19,8 +19,7 @@ pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// claude-code-router keys keepwarm does not use, per object.
-const TOP_UNSUPPORTED: &str =
-    "LOG transformers StatusLine NON_INTERACTIVE_MODE PROXY_URL CUSTOM_ROUTER_PATH";
+const TOP_UNSUPPORTED: &str = "LOG transformers StatusLine NON_INTERACTIVE_MODE CUSTOM_ROUTER_PATH";
 const ROUTER_UNSUPPORTED: &str = "";
 
 pub(crate) fn err(path: &str, message: impl Into<String>) -> ConfigError {
@@ -331,6 +330,7 @@ pub(crate) fn document(
         c.router_default = router(f, &c.providers, env, &mut w)?;
     }
     c.pool = pool::section(top.get("HttpConnectionPool"), &c.providers, &mut w)?;
+    c.proxy = super::proxy::section(top.get("PROXY_URL"), env)?;
     top.finish(&mut w, TOP_UNSUPPORTED);
     Ok((c, w))
 }
@@ -436,6 +436,10 @@ fn providers(
                 section
             }
         };
+        let proxy = match o.get("proxy") {
+            None => keepwarm::ProxyChoice::Inherit,
+            Some(f) => super::proxy::provider(&f, env)?,
+        };
         o.finish(w, "");
         let api_key = keys[0].clone();
         let resilience = ProviderResilience { keys, retry };
@@ -447,6 +451,7 @@ fn providers(
             api,
             transformer,
             resilience,
+            proxy,
         });
     }
     Ok(out)
@@ -657,7 +662,7 @@ mod tests {
 
     #[test]
     fn unknown_and_unsupported_keys_are_warnings() {
-        let text = r#"{"PROXY_URL": "$UNSET", "transformers": [], "Hostname": 1,
+        let text = r#"{"LOG": "$UNSET", "transformers": [], "Hostname": 1,
             "Providers": [{"name": "a", "api_base_url": "http://a", "api_key": "k", "transformer": {"use": ["gemini"]}, "modles": []}],
             "Router": {"default": "a,m", "think": "a,t", "thinc": "a,t"},
             "HttpConnectionPool": {"maxSockets": 5, "global": {"maxSocket": 3},
@@ -668,7 +673,7 @@ mod tests {
             "HttpConnectionPool.maxSockets: pool settings go in HttpConnectionPool.global or providers.<name> (ignored)",
             "HttpConnectionPool.providers.a.maxIdleTotal: only read from HttpConnectionPool.global (ignored)",
             "HttpConnectionPool.providers.nvidia: no provider named \"nvidia\" in Providers (ignored)",
-            "PROXY_URL: not supported by keepwarm (ignored)",
+            "LOG: not supported by keepwarm (ignored)",
             "Providers[0].transformer.use[0]: transformer \"gemini\" is not implemented by keepwarm (ignored)",
             "transformers: not supported by keepwarm (ignored)",
             "unknown key Hostname (ignored)",
@@ -684,9 +689,10 @@ mod tests {
         let top = r#"PORT 1e999|HOST 1|HOST ""|PORT 0|PORT 1.5|PORT [80]|APIKEY 5|API_TIMEOUT_MS -5|
             API_TIMEOUT_MS 1e3|API_TIMEOUT_MS 18446744073709551615|BODY_LIMIT_BYTES "1"|Providers {}|
             Providers [1]|Providers [{}]|Router []|Router {"default": 1}|Router {"default": ","}|
-            HttpConnectionPool 1|HttpConnectionPool {"global": []}|HttpConnectionPool {"providers": []}"#;
+            HttpConnectionPool 1|HttpConnectionPool {"global": []}|HttpConnectionPool {"providers": []}|
+            PROXY_URL 1|PROXY_URL "https://p"|PROXY_URL "http://p:x"|PROXY_URL []"#;
         let provider = r#"name ""|name "a,b"|name null|api_base_url "ftp://a"|api_base_url "http://"|
-            api_key 1|models "m"|models [1]|api "gemini""#;
+            api_key 1|models "m"|models [1]|api "gemini"|proxy 1|proxy "socks5://p"|proxy """#;
         let global = r#"maxSockets 0|maxSockets null|keepAlive 1|maxIdleTotal 0|maxRequestsPerSocket 0|
             acquireTimeout 0|maxSockets 18446744073709551616|timeout 1.0|minFreeSockets -1"#;
         let pairs = |s: &'static str| s.split('|').filter_map(|kv| kv.trim().split_once(' '));
@@ -700,7 +706,7 @@ mod tests {
         );
         let pool = |(k, v)| format!(r#"{{"HttpConnectionPool": {{"global": {{"{k}": {v}}}}}}}"#);
         docs.extend(pairs(global).map(pool));
-        assert_eq!(docs.len(), 8 + 20 + 9 + 9);
+        assert_eq!(docs.len(), 8 + 24 + 12 + 9);
         for doc in docs {
             assert!(parse(&doc, &keys()).is_err(), "accepted {doc}");
         }

@@ -12,8 +12,9 @@ const MASK: &str = "***";
 impl Config {
     /// The effective configuration (defaults filled in, pool settings merged
     /// per provider) in the file's key names: `HOST`, `PORT`, `APIKEY`
-    /// (`"***"`, or `null` when unset), `Providers` (`api_key` `"***"`;
-    /// credentials and query strings in URLs masked), `Router`, and
+    /// (`"***"`, or `null` when unset), `PROXY_URL` (password `***`),
+    /// `Providers` (`api_key` `"***"`; credentials and query strings in
+    /// URLs masked; `proxy` with its password `***` when set), `Router`, and
     /// `HttpConnectionPool` with every key of `global` and of each
     /// provider. No secret appears in it.
     pub fn redacted_json(&self) -> Value {
@@ -25,6 +26,9 @@ impl Config {
                 });
                 for (k, x) in p.resilience.to_json() {
                     v[k] = x;
+                }
+                if p.proxy != keepwarm::ProxyChoice::Inherit {
+                    v["proxy"] = super::proxy::to_json(&p.proxy);
                 }
                 v
             })
@@ -48,6 +52,7 @@ impl Config {
                 "connectionAgeBelowMs": ms(self.health.connection_age_below),
                 "minClosedConnections": self.health.min_closed,
             },
+            "PROXY_URL": self.proxy.url.as_ref().map(|p| p.to_string()),
             "Providers": providers,
             "Router": { "default": self.router_default.as_ref().map(|t| t.to_string()) },
             "HttpConnectionPool": { "enabled": self.pool.enabled, "global": global, "providers": per },

@@ -110,6 +110,7 @@ async fn providers(State(st): State<AppState>) -> Json<Value> {
                 "port": base.port_u16().unwrap_or(if p.protocol == "https" { 443 } else { 80 }),
                 "api": p.api().as_str(),
                 "models": p.config.models,
+                "proxy": crate::config::proxy_json(&p.proxy),
                 "poolEnabled": s.enabled && s.keep_alive,
                 "status": super::resilience::status(reg.resilience().get(&p.name), v.status()),
                 "circuitBreaker": reg.resilience().get(&p.name).map(|g| g.breaker.state().as_str()),
@@ -235,7 +236,8 @@ async fn destroy(State(st): State<AppState>, Path(name): Path<String>, body: Byt
 }
 
 async fn config(State(st): State<AppState>) -> Json<Value> {
-    let full = st.registry().config().redacted_json();
+    let reg = st.registry();
+    let full = reg.config().redacted_json();
     let providers: Vec<Value> = full["Providers"]
         .as_array()
         .cloned()
@@ -248,6 +250,7 @@ async fn config(State(st): State<AppState>) -> Json<Value> {
                 "endpoint": p["api_base_url"],
                 "apiKey": p["api_key"],
                 "pool": full["HttpConnectionPool"]["providers"][name.as_str()],
+                "proxy": reg.get(&name).map(|p| crate::config::proxy_json(&p.proxy)),
             })
         })
         .collect();
