@@ -16,16 +16,29 @@ pub struct ProxyRules {
     http: Option<Proxy>,
     https: Option<Proxy>,
     no_proxy: NoProxy,
+    /// Loopback targets may go through the proxy.
+    loopback: bool,
 }
 
 impl ProxyRules {
-    /// Every request through `proxy` (no exceptions).
+    /// Every request through `proxy` (no exceptions, loopback included).
     pub fn all(proxy: Proxy) -> ProxyRules {
         ProxyRules {
             http: Some(proxy.clone()),
             https: Some(proxy),
             no_proxy: NoProxy::default(),
+            loopback: true,
         }
+    }
+
+    /// Whether loopback targets (`localhost`, `*.localhost`, `127.0.0.0/8`,
+    /// `::1`) may go through the proxy. Default `false` for rules read
+    /// from the environment (Go's rule: a proxy variable meant for the
+    /// outside never captures local services), `true` for
+    /// [`all`](Self::all).
+    pub fn with_loopback(mut self, on: bool) -> ProxyRules {
+        self.loopback = on;
+        self
     }
 
     /// The rules of the process environment; see
@@ -46,7 +59,8 @@ impl ProxyRules {
     ///   name and its subdomains; `*.example.com` too), IP literals, CIDR
     ///   blocks (`10.0.0.0/8`), each with an optional `:port`; `*` alone
     ///   means everything. Names are compared as written (no DNS lookup);
-    ///   loopback is proxied unless listed (curl's rule, not Go's).
+    /// - loopback targets go direct (Go's rule; see
+    ///   [`with_loopback`](Self::with_loopback)).
     ///
     /// A proxy URL that is not `http://` is an error naming the variable.
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<ProxyRules, Error> {
@@ -81,6 +95,7 @@ impl ProxyRules {
             http,
             https,
             no_proxy,
+            loopback: false,
         })
     }
 
@@ -95,7 +110,18 @@ impl ProxyRules {
             Scheme::Http => self.http.as_ref(),
             Scheme::Https => self.https.as_ref(),
         }?;
-        (!self.no_proxy.matches(host, port)).then_some(proxy)
+        let direct = (!self.loopback && is_loopback(host)) || self.no_proxy.matches(host, port);
+        (!direct).then_some(proxy)
+    }
+}
+
+/// `localhost`, a name under it, or a loopback IP literal.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
     }
 }
 
@@ -316,11 +342,33 @@ mod tests {
         .unwrap();
         assert_eq!(via(&r, Scheme::Https, "127.0.0.1", 443), None);
         assert_eq!(via(&r, Scheme::Http, "localhost", 80), None);
+        let r = r.with_loopback(true);
+        assert_eq!(via(&r, Scheme::Https, "127.0.0.1", 443), None);
+        assert_eq!(
+            via(&r, Scheme::Https, "::1", 443).as_deref(),
+            Some("p:3128")
+        );
         assert_eq!(
             via(&r, Scheme::Https, "api.x", 443).as_deref(),
             Some("p:3128")
         );
         let all = ProxyRules::all(Proxy::parse("p:1").unwrap());
         assert!(all.for_target(Scheme::Http, "localhost", 80).is_some());
+    }
+
+    #[test]
+    fn environment_proxies_never_capture_loopback() {
+        let r = ProxyRules::from_lookup(env(&[("ALL_PROXY", "http://p:3128")])).unwrap();
+        for host in [
+            "localhost",
+            "api.localhost",
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "[::1]",
+        ] {
+            assert_eq!(via(&r, Scheme::Https, host, 443), None, "{host}");
+        }
+        assert!(via(&r, Scheme::Https, "10.0.0.1", 443).is_some());
     }
 }

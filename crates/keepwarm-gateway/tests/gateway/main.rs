@@ -6,6 +6,7 @@ mod errors;
 mod lifecycle;
 mod management;
 mod openapi;
+mod proxy;
 mod registry;
 mod reload;
 mod resilience;

@@ -203,7 +203,11 @@ async fn a_no_proxy_host_goes_direct() {
         ("no_proxy", "example.com, localhost".to_string()),
     ]
     .into();
-    let rules = ProxyRules::from_lookup(|n| env.get(n).cloned()).unwrap();
+    // Loopback would go direct anyway (Go's rule): let it be proxied, so
+    // that only NO_PROXY sends localhost direct here.
+    let rules = ProxyRules::from_lookup(|n| env.get(n).cloned())
+        .unwrap()
+        .with_loopback(true);
     let client = builder_for(&up).proxy_rules(rules).build().unwrap();
     for _ in 0..3 {
         get(&client, &up.url("/direct")).await.unwrap();
@@ -215,10 +219,19 @@ async fn a_no_proxy_host_goes_direct() {
     let plain = Upstream::plain().await;
     get(&client, &plain.url("/")).await.unwrap();
     assert_eq!(proxy.stats().accepted, 0);
-    // ALL_PROXY covers plain http; 127.0.0.1 is not excluded by default.
+    // ALL_PROXY covers plain http, but not loopback unless allowed.
     let env: HashMap<&str, String> = [("ALL_PROXY", proxy.url())].into();
     let rules = ProxyRules::from_lookup(|n| env.get(n).cloned()).unwrap();
-    let client = Client::builder().proxy_rules(rules).build().unwrap();
+    let client = Client::builder()
+        .proxy_rules(rules.clone())
+        .build()
+        .unwrap();
+    get(&client, &plain.url("/")).await.unwrap();
+    assert_eq!(proxy.stats().accepted, 0);
+    let client = Client::builder()
+        .proxy_rules(rules.with_loopback(true))
+        .build()
+        .unwrap();
     get(&client, &plain.url("/")).await.unwrap();
     assert_eq!(proxy.stats().forwarded, 1);
 }
