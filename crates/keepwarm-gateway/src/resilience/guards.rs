@@ -47,9 +47,9 @@ impl Resilience {
     }
 
     /// Guards for every provider of `config`, reusing those of `before`
-    /// (the registry being replaced, built from `before_config`) for each
-    /// provider whose entry and the global key pool, breaker and retry
-    /// settings are unchanged. The fallbacks taken carry over too.
+    /// (the registry being replaced, with the config it was built from) for each
+    /// provider whose entry, resolved proxy, and the global key pool,
+    /// breaker and retry settings are unchanged. The fallbacks taken carry over too.
     pub fn carry_over(config: &Config, before: Option<(&Config, &Resilience)>) -> Resilience {
         let r = &config.resilience;
         let same_globals = |old: &Config| {
@@ -64,7 +64,10 @@ impl Resilience {
                     .filter(|(c, _)| same_globals(c))
                     .and_then(|(c, res)| {
                         let entry = c.providers.iter().find(|o| o.name == p.name)?;
-                        (entry == p).then(|| res.shared(&p.name).cloned()).flatten()
+                        // The same entry through the same proxy: a breaker opened
+                        // by a failing proxy resets when the proxy changes.
+                        let same = entry == p && c.proxy.resolve(entry) == config.proxy.resolve(p);
+                        same.then(|| res.shared(&p.name).cloned()).flatten()
                     });
                 if let Some(guards) = kept {
                     return guards;
@@ -212,6 +215,12 @@ mod tests {
         assert_eq!(r2.get("a").unwrap().breaker.state(), BreakerState::Open);
         assert_eq!(r2.get("b").unwrap().breaker.state(), BreakerState::Closed);
         assert_eq!(r2.fallbacks_taken(), [(("a".into(), "b".into()), 1)]);
+        // PROXY_URL changes: a's requests take another route, its breaker
+        // starts closed.
+        let mut c2p = c2.clone();
+        c2p.proxy.url = Some(keepwarm::Proxy::parse("http://127.0.0.1:3128").unwrap());
+        let r2p = Resilience::carry_over(&c2p, Some((&c2, &r2)));
+        assert_eq!(r2p.get("a").unwrap().breaker.state(), BreakerState::Closed);
         // The global breaker settings change: every provider starts afresh.
         let (c3, _) = parse(&text("http://b2/v1/messages", 5), &|_| None).unwrap();
         let r3 = Resilience::carry_over(&c3, Some((&c2, &r2)));
