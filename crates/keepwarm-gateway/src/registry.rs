@@ -150,6 +150,9 @@ impl Provider {
             response_header_timeout: Some(NO_HEADER_TIMER),
             keep_alive_msecs: s.keep_alive_msecs,
             proxy: self.proxy.clone(),
+            protocol: s.protocol,
+            max_concurrent_streams: s.max_concurrent_streams,
+            tls: None,
         }
     }
 }

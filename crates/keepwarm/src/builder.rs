@@ -133,8 +133,10 @@ impl ClientBuilder {
     /// The settings of the keys with this label (a provider): pool
     /// options and timers, replacing this builder's pool options and
     /// `connectTimeout`, `timeout`, `responseHeaderTimeout`,
-    /// `keepAliveMsecs` and the proxy for them; the rest (`maxIdleTotal`,
-    /// retries, protocol, TLS) stays client-wide. Default: none.
+    /// `keepAliveMsecs`, `protocol`, `maxConcurrentStreams`, the proxy and
+    /// (when the profile has one) the TLS configuration for them; the rest
+    /// (`maxIdleTotal`, retries, PING timeout) stays client-wide.
+    /// Default: none.
     pub fn profile(mut self, label: impl Into<String>, profile: Profile) -> Self {
         self.profiles.insert(label.into(), profile);
         self
@@ -300,6 +302,12 @@ impl ClientBuilder {
                 response_header_timeout: p.response_header_timeout,
                 keep_alive_msecs: p.keep_alive_msecs,
                 proxy: p.proxy,
+                protocol: p.protocol,
+                max_concurrent_streams: p.max_concurrent_streams,
+                tls: p
+                    .tls
+                    .as_ref()
+                    .map(|t| Arc::new(crate::client::alpn_variants(t))),
                 ..self.opts.clone()
             };
             profiles.insert(label, opts);

@@ -44,6 +44,9 @@ pub(crate) struct ClientOptions {
     pub(crate) max_concurrent_streams: Option<u32>,
     pub(crate) ping_timeout: Duration,
     pub(crate) proxy: ProxyChoice,
+    /// A profile's own TLS configurations (ALPN for `Auto`, `Http1`,
+    /// `Http2`); `None`: the client's.
+    pub(crate) tls: Option<Arc<[Arc<ClientConfig>; 3]>>,
 }
 
 impl Default for ClientOptions {
@@ -58,6 +61,7 @@ impl Default for ClientOptions {
             max_concurrent_streams: None,
             ping_timeout: Duration::from_secs(20),
             proxy: ProxyChoice::Inherit,
+            tls: None,
         }
     }
 }
@@ -187,14 +191,18 @@ impl ClientInner {
         self.opts_for(key).protocol
     }
 
-    /// The TLS configuration offering `protocol` in ALPN.
-    pub(crate) fn tls_for(&self, protocol: Protocol) -> Arc<ClientConfig> {
+    /// The TLS configuration for `key` (its profile's, else the client's)
+    /// offering `protocol` in ALPN.
+    pub(crate) fn tls_for(&self, key: &Key, protocol: Protocol) -> Arc<ClientConfig> {
         let i = match protocol {
             Protocol::Auto => 0,
             Protocol::Http1 => 1,
             Protocol::Http2 => 2,
         };
-        self.tls[i].clone()
+        match &self.opts_for(key).tls {
+            Some(own) => own[i].clone(),
+            None => self.tls[i].clone(),
+        }
     }
 
     /// Connections of `key` may be HTTP/2.
@@ -309,18 +317,9 @@ impl Client {
         let inner = Arc::new_cyclic(|me: &Weak<ClientInner>| {
             let pool = Pool::with_connector(config, Arc::new(Prewarm(me.clone())))
                 .expect("validated by the builder");
-            let with_alpn = |p: Protocol| {
-                let mut c = (*tls).clone();
-                c.alpn_protocols = p.alpn();
-                Arc::new(c)
-            };
             ClientInner {
                 pool,
-                tls: [
-                    with_alpn(Protocol::Auto),
-                    with_alpn(Protocol::Http1),
-                    with_alpn(Protocol::Http2),
-                ],
+                tls: alpn_variants(&tls),
                 opts,
                 profiles: RwLock::new(profiles),
                 tls_counts: Mutex::new(TlsTally::default()),
@@ -359,6 +358,9 @@ impl Client {
             response_header_timeout: profile.response_header_timeout,
             keep_alive_msecs: profile.keep_alive_msecs,
             proxy: profile.proxy,
+            protocol: profile.protocol,
+            max_concurrent_streams: profile.max_concurrent_streams,
+            tls: profile.tls.as_ref().map(|t| Arc::new(alpn_variants(t))),
             ..self.inner.opts.clone()
         };
         let mut profiles = self
@@ -743,6 +745,21 @@ impl Client {
     pub fn destroy_where(&self, pred: impl Fn(&Key) -> bool) -> keepwarm_pool::DestroyReport {
         self.inner.pool.destroy_where(pred)
     }
+}
+
+/// `tls` with the ALPN list of `Auto`, `Http1` and `Http2`: clones sharing
+/// one session cache.
+pub(crate) fn alpn_variants(tls: &Arc<ClientConfig>) -> [Arc<ClientConfig>; 3] {
+    let with_alpn = |p: Protocol| {
+        let mut c = (**tls).clone();
+        c.alpn_protocols = p.alpn();
+        Arc::new(c)
+    };
+    [
+        with_alpn(Protocol::Auto),
+        with_alpn(Protocol::Http1),
+        with_alpn(Protocol::Http2),
+    ]
 }
 
 /// `30s`, `1.5s`, `250ms`.

@@ -108,7 +108,7 @@ pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Resu
                         key.host
                     ))
                 })?;
-                let tls = tokio_rustls::TlsConnector::from(inner.tls_for(protocol))
+                let tls = tokio_rustls::TlsConnector::from(inner.tls_for(key, protocol))
                     .connect(name, stream)
                     .await
                     .map_err(|e| tls_error(key, e, protocol))?;

@@ -3,12 +3,15 @@
 //! serve several providers, each with its own settings, under one global
 //! idle cap.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use keepwarm_pool::PoolOptions;
+use rustls::ClientConfig;
 
 use crate::error::Error;
 use crate::proxy::ProxyChoice;
+use crate::protocol::Protocol;
 
 /// The settings of the keys with one label (a provider). Set with
 /// [`ClientBuilder::profile`](crate::ClientBuilder::profile); keys whose
@@ -42,6 +45,16 @@ pub struct Profile {
     /// connections through the old one are no longer used and close as
     /// idle.
     pub proxy: ProxyChoice,
+    /// `protocol`: HTTP/1.1, HTTP/2, or what the server picks in ALPN
+    /// (see [`Protocol`]). Default [`Protocol::Auto`].
+    pub protocol: Protocol,
+    /// `maxConcurrentStreams`: most streams on one HTTP/2 connection, below
+    /// the server's limit. Default `None`: the server's limit.
+    pub max_concurrent_streams: Option<u32>,
+    /// The rustls configuration for this label's TLS connections (e.g. with
+    /// a private CA among its roots; its ALPN list is replaced per
+    /// `protocol`). Default `None`: the client's.
+    pub tls: Option<Arc<ClientConfig>>,
 }
 
 impl Default for Profile {
@@ -53,6 +66,9 @@ impl Default for Profile {
             response_header_timeout: None,
             keep_alive_msecs: Duration::from_secs(60),
             proxy: ProxyChoice::Inherit,
+            protocol: Protocol::Auto,
+            max_concurrent_streams: None,
+            tls: None,
         }
     }
 }
@@ -79,6 +95,11 @@ impl Profile {
                     "invalid client setting {name}{whose}: must be greater than 0"
                 )));
             }
+        }
+        if self.max_concurrent_streams == Some(0) {
+            return Err(Error::builder(format!(
+                "invalid client setting maxConcurrentStreams{whose}: must be at least 1, got 0"
+            )));
         }
         Ok(())
     }
@@ -110,6 +131,15 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "invalid client setting connectTimeout (profile \"p1\"): must be greater than 0"
+        );
+        let p = Profile {
+            max_concurrent_streams: Some(0),
+            ..Profile::default()
+        };
+        let e = p.validate(" (profile \"p1\")").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid client setting maxConcurrentStreams (profile \"p1\"): must be at least 1, got 0"
         );
     }
 }

@@ -94,6 +94,12 @@ impl Field<'_> {
         n.ok_or_else(|| self.fail(what))
     }
 
+    /// A positive integer that fits in 32 bits (e.g. a stream count).
+    pub(crate) fn u32_positive(&self) -> Result<u32, ConfigError> {
+        let n = self.int(true)?;
+        u32::try_from(n).map_err(|_| err(&self.path, format!("{n} is above {}", u32::MAX)))
+    }
+
     pub(crate) fn size(&self, positive: bool) -> Result<usize, ConfigError> {
         let n = self.int(positive)?;
         usize::try_from(n).map_err(|_| err(&self.path, format!("{n} is too large")))

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use keepwarm::PoolOptions;
+use keepwarm::{PoolOptions, Protocol};
 
 use super::parse::{err, set, Field, Obj};
 use super::{ConfigError, ProviderConfig};
@@ -40,8 +40,18 @@ pub struct PoolSettings {
     pub acquire_timeout: Option<Duration>,
     /// `maxRequestsPerSocket` [null = no limit]: requests one connection carries.
     pub max_requests_per_socket: Option<u64>,
-    /// `minFreeSockets` [0]: pre-warmed idle connections kept ready.
+    /// `minFreeSockets` [0]: pre-warmed idle connections kept ready; the
+    /// gateway opens them at start.
     pub min_free_sockets: usize,
+    /// `protocol` ["auto"]: `"auto"` offers ALPN `h2, http/1.1` over TLS and
+    /// uses what the server picks (HTTP/1.1 over plain http); `"http1"`;
+    /// `"http2"` (h2c with prior knowledge over http, ALPN `h2` required
+    /// over https).
+    pub protocol: Protocol,
+    /// `maxConcurrentStreams` [null = the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, 100 when it sets none]: most
+    /// streams on one HTTP/2 connection.
+    pub max_concurrent_streams: Option<u32>,
 }
 
 impl Default for PoolSettings {
@@ -59,6 +69,8 @@ impl Default for PoolSettings {
             acquire_timeout: Some(Duration::from_millis(30_000)),
             max_requests_per_socket: None,
             min_free_sockets: 0,
+            protocol: Protocol::Auto,
+            max_concurrent_streams: None,
         }
     }
 }
@@ -141,7 +153,8 @@ struct Origins {
 
 /// Setting names, to point misplaced ones to where they belong.
 const KEYS: &str = "maxSockets maxFreeSockets timeout keepAlive keepAliveMsecs freeSocketTimeout \
-    maxSocketLifetime connectTimeout acquireTimeout maxRequestsPerSocket minFreeSockets maxIdleTotal";
+    maxSocketLifetime connectTimeout acquireTimeout maxRequestsPerSocket minFreeSockets maxIdleTotal \
+    protocol maxConcurrentStreams";
 
 /// Applies one pool block over `s`, recording where limits were written.
 fn apply(
@@ -190,7 +203,23 @@ fn apply(
         &mut s.max_requests_per_socket,
         o.get("maxRequestsPerSocket"),
         per_socket,
+    )?;
+    set(&mut s.protocol, o.get("protocol"), protocol)?;
+    let streams = |f: &Field<'_>| f.nullable(|f| f.u32_positive());
+    set(
+        &mut s.max_concurrent_streams,
+        o.get("maxConcurrentStreams"),
+        streams,
     )
+}
+
+/// `"auto"`, `"http1"` or `"http2"`.
+fn protocol(f: &Field<'_>) -> Result<Protocol, ConfigError> {
+    let expected = "expected \"auto\", \"http1\" or \"http2\"";
+    match f.value.as_str().map(str::parse::<Protocol>) {
+        Some(Ok(p)) => Ok(p),
+        _ => Err(f.fail(expected)),
+    }
 }
 
 /// Fills in the implicit `maxFreeSockets` and checks the limits, blaming
@@ -307,6 +336,8 @@ pub(crate) fn section(
 mod tests {
     use std::time::Duration;
 
+    use keepwarm::Protocol;
+
     use crate::config::{parse, tests::env_of, PoolSettings};
 
     fn pools(pool: &str) -> crate::config::PoolSection {
@@ -358,6 +389,51 @@ mod tests {
         assert_eq!(
             PoolSettings::default().to_pool_options(),
             keepwarm::PoolOptions::default()
+        );
+    }
+
+    #[test]
+    fn protocol_and_stream_limit_merge_per_provider() {
+        let p = pools(
+            r#"{"global": {"protocol": "http2", "maxConcurrentStreams": 50},
+            "providers": {"a": {"protocol": "http1", "maxConcurrentStreams": null}}}"#,
+        );
+        let a = p.for_provider("a");
+        assert_eq!(
+            (a.protocol, a.max_concurrent_streams),
+            (Protocol::Http1, None)
+        );
+        let b = p.for_provider("B");
+        assert_eq!(
+            (b.protocol, b.max_concurrent_streams),
+            (Protocol::Http2, Some(50))
+        );
+        let d = PoolSettings::default();
+        assert_eq!(
+            (d.protocol, d.max_concurrent_streams),
+            (Protocol::Auto, None)
+        );
+    }
+
+    #[test]
+    fn a_bad_protocol_or_stream_limit_names_the_provider() {
+        let error = |pool: &str| {
+            let text = format!(
+                r#"{{"Providers": [{{"name": "a", "api_base_url": "http://a", "api_key": "k"}}], "HttpConnectionPool": {pool}}}"#
+            );
+            parse(&text, &env_of(&[])).unwrap_err().to_string()
+        };
+        assert_eq!(
+            error(r#"{"providers": {"a": {"protocol": "h3"}}}"#),
+            r#"HttpConnectionPool.providers.a.protocol: expected "auto", "http1" or "http2", got "h3""#
+        );
+        assert_eq!(
+            error(r#"{"providers": {"a": {"maxConcurrentStreams": 0}}}"#),
+            "HttpConnectionPool.providers.a.maxConcurrentStreams: expected a positive integer, got 0"
+        );
+        assert_eq!(
+            error(r#"{"global": {"maxConcurrentStreams": 5000000000}}"#),
+            "HttpConnectionPool.global.maxConcurrentStreams: 5000000000 is above 4294967295"
         );
     }
 

@@ -240,3 +240,52 @@ async fn a_cancelled_stream_frees_its_slot_and_keeps_the_connection() {
     assert_eq!(s.pool.counters.closed.total(), 0);
     assert_eq!(s.connections[0].open_streams, Some(0));
 }
+
+#[tokio::test]
+async fn a_profile_sets_the_protocol_stream_limit_and_tls_of_its_label() {
+    let server = H2Server::builder()
+        .tls(true)
+        .max_concurrent_streams(100)
+        .delay(Duration::from_millis(200))
+        .start()
+        .await;
+    // The client's own TLS trusts nothing: only the profile's roots let
+    // label "p" connect.
+    let own_tls = keepwarm::tls_config(&[server.ca_der()], false).unwrap();
+    let client = Client::builder()
+        .tls_built_in_roots(false)
+        .protocol(Protocol::Http1)
+        .profile(
+            "p",
+            keepwarm::Profile {
+                protocol: Protocol::Http2,
+                max_concurrent_streams: Some(10),
+                tls: Some(own_tls),
+                ..keepwarm::Profile::default()
+            },
+        )
+        .build()
+        .unwrap();
+    let url = server.url("/");
+    let labelled = |client: &Client| {
+        let mut req = Request::post(&url).body(Bytes::from_static(b"{}")).unwrap();
+        req.extensions_mut().insert(keepwarm::Label("p".into()));
+        let client = client.clone();
+        async move {
+            let resp = client.request(req).await?;
+            assert_eq!(resp.version(), Version::HTTP_2);
+            resp.into_body().bytes().await
+        }
+    };
+    let results = join_all((0..25).map(|_| labelled(&client))).await;
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let st = server.stats();
+    assert_eq!(
+        (st.connections, st.streams),
+        (3, 25),
+        "10 streams a connection: {st:?}"
+    );
+    // Without the label: the client's TLS, which does not trust the server.
+    let e = client.get(&url).await.unwrap_err();
+    assert!(e.is_tls(), "{e}");
+}
