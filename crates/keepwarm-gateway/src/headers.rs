@@ -84,6 +84,7 @@ mod tests {
             transformer: Default::default(),
             resilience: Default::default(),
             proxy: Default::default(),
+            tls: Default::default(),
         };
         Provider::new(config, PoolSettings::default(), &Metrics::new().0).unwrap()
     }

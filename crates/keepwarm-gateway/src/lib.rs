@@ -37,6 +37,7 @@ mod attempts;
 mod drain;
 mod leased_body;
 mod request_body;
+mod trust;
 
 pub use app::app;
 pub use state::AppState;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::Uri;
-use keepwarm::{Label, Profile, ProxyChoice};
+use keepwarm::{CertificateDer, Label, Profile, ProxyChoice};
 
 use crate::config::{ApiKind, Config, PoolSettings, ProviderConfig};
 use crate::management::{DurationSink, Metrics};
@@ -56,6 +56,9 @@ pub struct Provider {
     /// environment's (see [`ProxySection::resolve`](crate::config::ProxySection::resolve));
     /// `Direct` when none applies.
     pub proxy: ProxyChoice,
+    /// The CA certificates of its `tls.ca_file`, read when the registry was
+    /// built. Default empty (no `ca_file`).
+    pub ca_roots: Vec<CertificateDer<'static>>,
     /// The auth header injected upstream (`x-api-key: …` or
     /// `authorization: Bearer …`), marked sensitive so it is never logged
     /// or HPACK-indexed.
@@ -97,8 +100,16 @@ impl Provider {
             Some("https") => "https",
             _ => "http",
         };
+        let ca_roots = match &config.tls.ca_file {
+            Some(path) => crate::config::tls::load_pem_roots(path).map_err(|e| RegistryError {
+                provider: config.name.clone(),
+                reason: format!("tls.ca_file: {e}"),
+            })?,
+            None => Vec::new(),
+        };
         let label: Arc<str> = Arc::from(config.name.as_str());
         Ok(Provider {
+            ca_roots,
             duration_ok: metrics.request_duration(&label, 200),
             label: Label(label.clone()),
             name: label,
@@ -247,6 +258,7 @@ mod tests {
             transformer: Default::default(),
             resilience: Default::default(),
             proxy: Default::default(),
+            tls: Default::default(),
         }
     }
 

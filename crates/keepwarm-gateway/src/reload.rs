@@ -140,9 +140,12 @@ pub fn apply(state: &AppState, mut new: Config) -> Result<ReloadReport, ReloadEr
             Some(_) => report.changed.push(p.name.to_string()),
             None => report.added.push(p.name.to_string()),
         }
+        let profile = state
+            .provider_profile(p)
+            .map_err(|e| ReloadError(format!("the new config is invalid: {e}")))?;
         state
             .client()
-            .set_profile(&p.name, p.profile())
+            .set_profile(&p.name, profile)
             .map_err(|e| ReloadError(format!("provider \"{}\": {e}", p.name)))?;
     }
     for o in old.providers() {

@@ -13,6 +13,7 @@ use keepwarm::{CertificateDer, Client};
 use crate::config::Config;
 use crate::management::Metrics;
 use crate::registry::{Registry, RegistryError};
+use crate::trust::Trust;
 
 /// Why the state could not be built: a provider, or a client setting.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ pub enum BuildError {
     Provider(RegistryError),
     /// The client rejected a setting.
     Client(keepwarm::Error),
+    /// A TLS trust file (`SSL_CERT_FILE`, a provider's `tls.ca_file`)
+    /// cannot be used; the message names it.
+    Trust(String),
 }
 
 impl std::fmt::Display for BuildError {
@@ -28,6 +32,7 @@ impl std::fmt::Display for BuildError {
         match self {
             BuildError::Provider(e) => e.fmt(f),
             BuildError::Client(e) => e.fmt(f),
+            BuildError::Trust(e) => f.write_str(e),
         }
     }
 }
@@ -50,6 +55,9 @@ struct Inner {
     /// across an `.await`).
     registry: RwLock<Arc<Registry>>,
     client: Client,
+    /// The roots every provider trusts (a reload builds the profiles of
+    /// `ca_file` providers from them).
+    trust: Trust,
     started: Instant,
     metrics: Metrics,
     closing: watch::Sender<bool>,
@@ -104,8 +112,10 @@ impl AppStateBuilder {
     /// Resolves the providers and builds the one client, a profile per
     /// provider.
     pub fn build(self) -> Result<AppState, BuildError> {
-        let tls =
-            keepwarm::tls_config(&self.roots, self.built_in_roots).map_err(BuildError::Client)?;
+        let ssl_cert_file = self.config.ssl_cert_file.clone();
+        let trust = Trust::new(self.roots, self.built_in_roots, ssl_cert_file.as_deref())
+            .map_err(BuildError::Trust)?;
+        let tls = trust.shared().map_err(BuildError::Client)?;
         let (metrics, collector) = Metrics::new();
         let registry = Registry::build(self.config, &metrics).map_err(BuildError::Provider)?;
         let config = registry.config();
@@ -114,12 +124,14 @@ impl AppStateBuilder {
             .response_header_timeout(Some(crate::registry::NO_HEADER_TIMER))
             .tls_config(tls);
         for p in registry.providers() {
-            builder = builder.profile(&*p.name, p.profile());
+            let profile = trust.profile(p).map_err(BuildError::Trust)?;
+            builder = builder.profile(&*p.name, profile);
         }
         let client = builder.build().map_err(BuildError::Client)?;
         let inner = Arc::new(Inner {
             registry: RwLock::new(Arc::new(registry)),
             client,
+            trust,
             started: Instant::now(),
             metrics,
             closing: watch::Sender::new(false),
@@ -145,6 +157,15 @@ impl AppState {
     /// State with the built-in TLS roots.
     pub fn new(config: Config) -> Result<AppState, BuildError> {
         Self::builder(config).build()
+    }
+
+    /// `p`'s client profile: its settings, and a TLS configuration of its
+    /// own when it has a `tls.ca_file` (a reload).
+    pub(crate) fn provider_profile(
+        &self,
+        p: &crate::registry::Provider,
+    ) -> Result<keepwarm::Profile, String> {
+        self.inner.trust.profile(p)
     }
 
     /// The registry in force now: the effective configuration and its

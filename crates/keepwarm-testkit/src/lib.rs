@@ -38,5 +38,5 @@ pub use proxy::{ProxyServer, ProxyServerBuilder, ProxyStats};
 pub use reply::Reply;
 pub use shim::LatencyShim;
 pub use stats::{RequestRecord, UpstreamStats};
-pub use tls::{install_crypto_provider, self_signed_pem};
+pub use tls::{cert_pem, install_crypto_provider, self_signed_pem};
 pub use upstream::{Upstream, UpstreamBuilder};

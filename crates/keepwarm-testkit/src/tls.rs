@@ -32,6 +32,33 @@ pub fn self_signed_pem() -> (String, String, CertificateDer<'static>) {
     )
 }
 
+/// `der` as a PEM `CERTIFICATE` block (64-column base64), e.g. to write a
+/// test server's certificate to a CA file.
+pub fn cert_pem(der: &CertificateDer<'_>) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
 /// A self-signed certificate for `localhost` and `127.0.0.1` with its key.
 pub(crate) struct SelfSigned {
     pub(crate) cert: CertificateDer<'static>,
@@ -90,5 +117,19 @@ impl SelfSigned {
         config.alpn_protocols = alpn;
         config.ticketer = rustls::crypto::ring::Ticketer::new().expect("rustls: ticketer");
         Arc::new(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    #[test]
+    fn cert_pem_round_trips_and_matches_rcgen() {
+        let (pem, _, der) = self_signed_pem();
+        assert_eq!(cert_pem(&der), pem.replace("\r\n", "\n"));
+        let back = CertificateDer::from_pem_slice(cert_pem(&der).as_bytes()).unwrap();
+        assert_eq!(back, der);
     }
 }

@@ -14,6 +14,7 @@ mod pool;
 mod proxy;
 mod redact;
 pub mod scenarios;
+pub mod tls;
 pub mod transformers;
 
 use std::fmt;
@@ -106,6 +107,8 @@ pub struct ProviderConfig {
     /// the environment say. Default (key absent): inherit (see
     /// [`ProxySection::resolve`]).
     pub proxy: keepwarm::ProxyChoice,
+    /// `tls`: the provider's own TLS trust (`ca_file`). Default none.
+    pub tls: tls::ProviderTls,
 }
 
 /// A `"provider,model"` pair.
@@ -176,6 +179,9 @@ pub struct Config {
     /// `ApiKeyPool`, `Retry`, `CircuitBreaker`, `fallback` [see
     /// [`ResilienceConfig`](crate::resilience::config::ResilienceConfig)].
     pub resilience: crate::resilience::config::ResilienceConfig,
+    /// The `SSL_CERT_FILE` environment variable [unset]: a PEM file of CA
+    /// certificates trusted for every provider, besides the built-in roots.
+    pub ssl_cert_file: Option<PathBuf>,
 }
 
 /// The seed's health rules, with their thresholds; defaults in brackets.
@@ -226,6 +232,7 @@ impl Default for Config {
             stats_interval: Duration::from_millis(2_000),
             health: HealthThresholds::default(),
             resilience: Default::default(),
+            ssl_cert_file: None,
         }
     }
 }
@@ -381,10 +388,12 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
             transformer: Default::default(),
             resilience,
             proxy: keepwarm::ProxyChoice::Inherit,
+            tls: Default::default(),
         });
     }
     c.pool = PoolSection::with_providers(&c.providers);
     c.proxy = proxy::from_env(None, env)?;
+    c.ssl_cert_file = var("SSL_CERT_FILE").map(PathBuf::from);
     Ok(c)
 }
 

@@ -238,6 +238,9 @@ pub(crate) fn document(
         return Err(err(name, msg));
     }
     let (mut w, mut c) = (Vec::new(), Config::default());
+    c.ssl_cert_file = env("SSL_CERT_FILE")
+        .filter(|v| !v.is_empty())
+        .map(Into::into);
     let mut top = Obj::new(Field {
         path: String::new(),
         value: &root,
@@ -446,6 +449,10 @@ fn providers(
             None => keepwarm::ProxyChoice::Inherit,
             Some(f) => super::proxy::provider(&f, env)?,
         };
+        let tls = match o.get("tls") {
+            Some(t) => super::tls::parse(t, env, w)?,
+            None => Default::default(),
+        };
         o.finish(w, "");
         let api_key = keys[0].clone();
         let resilience = ProviderResilience { keys, retry };
@@ -458,6 +465,7 @@ fn providers(
             transformer,
             resilience,
             proxy,
+            tls,
         });
     }
     Ok(out)

@@ -15,3 +15,4 @@ mod stats_cli;
 mod streaming;
 mod support;
 mod translate;
+mod upstream_tls;
