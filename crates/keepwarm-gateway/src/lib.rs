@@ -20,6 +20,7 @@ pub mod dashboard;
 pub mod error;
 pub mod headers;
 pub mod management;
+pub mod prewarm;
 pub mod proxy;
 pub mod registry;
 pub mod reload;

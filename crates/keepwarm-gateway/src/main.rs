@@ -243,6 +243,8 @@ async fn serve(
         if loaded.config.api_key.is_some() { " (APIKEY required)" } else { "" }
     );
     tracing::info!("dashboard: http://{addr}/dashboard");
+    // minFreeSockets connections per provider, opened while serving starts.
+    tokio::spawn(keepwarm_gateway::prewarm::run_and_log(state.clone()));
     // Reloads re-read the file the gateway started from.
     let file = match &loaded.source {
         ConfigSource::File(p) => Some(p.clone()),

@@ -389,16 +389,19 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     }
 
     /// Marks `key` as wanting `minFreeSockets` pre-warmed connections and
-    /// starts opening them.
-    pub fn warm(&self, key: &K) {
+    /// starts opening them; returns how many connects it started (0 without
+    /// a connector or outside a tokio runtime). Each one's outcome reaches
+    /// the connector.
+    pub fn warm(&self, key: &K) -> usize {
         if self.shared.connector.is_none() || tokio::runtime::Handle::try_current().is_err() {
-            return;
+            return 0;
         }
         let config = &self.shared.config;
         self.shared.with(|s, fx| {
             s.key_state(key, config).warm = true;
             s.refill(key, fx);
-        });
+            fx.connects.iter().filter(|(k, _, _)| k == key).count()
+        })
     }
 
     /// Closes `key`'s idle connections now; active and connecting ones

@@ -28,7 +28,7 @@ use crate::info::{ConnectionInfo, Handshake};
 use crate::key::{Key, Scheme};
 use crate::pooled::Conn;
 use crate::profile::Profile;
-use crate::protocol::Protocol;
+use crate::protocol::{ConnProtocol, Protocol};
 use crate::proxy::{Proxy, ProxyChoice};
 use crate::proxy_rules::ProxyRules;
 
@@ -149,6 +149,8 @@ pub(crate) struct ClientInner {
     pub(crate) registry: Registry,
     /// The client's proxies, for labels whose choice is `Inherit`.
     proxy_rules: ProxyRules,
+    /// Keys a [`Client::prewarm`] waits on.
+    warm_watch: crate::warm::Watch,
 }
 
 impl ClientInner {
@@ -237,9 +239,24 @@ impl Connector<Key, Conn> for Prewarm {
     fn connect(&self, key: Key, id: u64) -> ConnectFuture<Conn> {
         let client = self.0.clone();
         Box::pin(async move {
-            conn::open(&client, &key, id)
-                .await
-                .map_err(|e| Box::new(e) as BoxError)
+            let outcome = conn::open(&client, &key, id).await;
+            let Some(inner) = client.upgrade() else {
+                return outcome.map_err(|e| Box::new(e) as BoxError);
+            };
+            match outcome {
+                Ok(c) => {
+                    let p = match &c {
+                        Conn::H1(_) => ConnProtocol::Http1,
+                        Conn::H2(_) => ConnProtocol::H2,
+                    };
+                    inner.warm_watch.report(&key, Ok(p));
+                    Ok(c)
+                }
+                Err(e) => match inner.warm_watch.report(&key, Err(e)) {
+                    Some(Err(e)) => Err(Box::new(e) as BoxError),
+                    _ => Err("pre-warm connect failed (reported to prewarm)".into()),
+                },
+            }
         })
     }
 }
@@ -325,6 +342,7 @@ impl Client {
                 tls_counts: Mutex::new(TlsTally::default()),
                 registry: Registry::default(),
                 proxy_rules,
+                warm_watch: Default::default(),
             }
         });
         Client { inner }
@@ -628,6 +646,38 @@ impl Client {
         key.proxy = self.inner.proxy_for(&key, None);
         self.inner.pool.warm(&key);
         Ok(())
+    }
+
+    /// Opens `minFreeSockets` connections to `url`'s origin (as
+    /// [`warm`](Self::warm)) and waits until each is open — TCP, TLS and
+    /// ALPN done — or failed; each connect is bounded by `connectTimeout`.
+    /// Connections already idle or being warmed count toward
+    /// `minFreeSockets` and are not reported again. `label` as in [`Label`].
+    pub async fn prewarm(
+        &self,
+        url: &str,
+        label: Option<&str>,
+    ) -> Result<crate::WarmReport, Error> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| Error::invalid_url(format!("invalid URL `{url}`: {e}")))?;
+        let label = label.map(Arc::<str>::from);
+        let key = Key::from_uri(&uri, label.as_ref())?;
+        if self.inner.may_share(&key) {
+            self.inner.pool.expect_shared(&key);
+        }
+        let mut rx = self.inner.warm_watch.start(&key);
+        let started = self.inner.pool.warm(&key);
+        let mut report = crate::WarmReport::default();
+        for _ in 0..started {
+            match rx.recv().await {
+                Some(Ok(p)) => report.opened.push(p),
+                Some(Err(e)) => report.failed.push(e),
+                None => break,
+            }
+        }
+        self.inner.warm_watch.stop(&key);
+        Ok(report)
     }
 
     /// Every live key's counters, gauges and TLS handshakes, sorted by key.

@@ -47,6 +47,7 @@ mod proxy;
 mod proxy_rules;
 mod tls;
 mod tunnel;
+mod warm;
 
 pub use body::ResponseBody;
 pub use builder::ClientBuilder;
@@ -62,6 +63,7 @@ pub use proxy::{redact_url, Proxy, ProxyChoice};
 pub use proxy_rules::ProxyRules;
 pub use rustls;
 pub use rustls_pki_types::CertificateDer;
+pub use warm::WarmReport;
 
 /// The TLS configuration a [`ClientBuilder`] builds by default: the ring
 /// provider, ALPN `http/1.1`, webpki roots when `built_in_roots`, plus

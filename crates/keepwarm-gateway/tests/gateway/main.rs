@@ -7,6 +7,7 @@ mod lifecycle;
 mod management;
 mod openapi;
 mod proxy;
+mod prewarm;
 mod registry;
 mod reload;
 mod resilience;

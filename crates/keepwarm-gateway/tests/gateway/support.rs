@@ -30,6 +30,16 @@ impl Gateway {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
+        let roots: Vec<_> = mocks.iter().map(|m| m.upstream().ca_der()).collect();
+        Self::start_trusting(text, vars, roots).await
+    }
+
+    /// [`start`](Self::start) trusting `roots` (e.g. an `H2Server`'s CA).
+    pub(crate) async fn start_trusting(
+        text: &str,
+        vars: HashMap<String, String>,
+        roots: Vec<keepwarm::CertificateDer<'static>>,
+    ) -> Gateway {
         let (cfg, warnings) =
             config::parse(text, &|k| vars.get(k).cloned()).expect("valid test config");
         assert!(
@@ -37,8 +47,8 @@ impl Gateway {
             "unexpected config warnings: {warnings:?}"
         );
         let mut b = AppState::builder(cfg).built_in_roots(false);
-        for m in mocks {
-            b = b.add_root_certificate(m.upstream().ca_der());
+        for r in roots {
+            b = b.add_root_certificate(r);
         }
         let state = b.build().expect("pools build");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

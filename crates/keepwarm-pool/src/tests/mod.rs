@@ -435,7 +435,8 @@ async fn min_free_sockets_prewarms_and_refills() {
         connector.clone(),
     )
     .unwrap();
-    p.warm(&K);
+    assert_eq!(p.warm(&K), 2, "two connects started");
+    assert_eq!(p.warm(&K), 0, "already under way");
     sleep(Duration::from_millis(20)).await;
     let s = snap(&p);
     assert_eq!((s.idle, s.counters.prewarmed), (2, 2));

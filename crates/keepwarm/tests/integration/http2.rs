@@ -289,3 +289,38 @@ async fn a_profile_sets_the_protocol_stream_limit_and_tls_of_its_label() {
     let e = client.get(&url).await.unwrap_err();
     assert!(e.is_tls(), "{e}");
 }
+
+#[tokio::test]
+async fn prewarm_waits_for_tls_and_alpn_and_reports_failures() {
+    let server = H2Server::builder().tls(true).start().await;
+    let client = h2_client(&server, Protocol::Auto)
+        .min_free_sockets(2)
+        .build()
+        .unwrap();
+    let report = client.prewarm(&server.url("/"), None).await.unwrap();
+    assert_eq!(report.opened, vec![ConnProtocol::H2; 2], "{report:?}");
+    assert!(report.failed.is_empty(), "{report:?}");
+    let st = server.stats();
+    assert_eq!(
+        (st.connections, st.tls_handshakes, st.streams),
+        (2, 2, 0),
+        "{st:?}"
+    );
+    let s = only(&client);
+    assert_eq!((s.pool.idle, s.pool.counters.prewarmed), (2, 2));
+    // Already warm: nothing more to open.
+    let again = client.prewarm(&server.url("/"), None).await.unwrap();
+    assert!(
+        again.opened.is_empty() && again.failed.is_empty(),
+        "{again:?}"
+    );
+
+    // A port nobody listens on: each connect's error is reported.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/", dead.local_addr().unwrap().port());
+    drop(dead);
+    let report = client.prewarm(&url, Some("dead")).await.unwrap();
+    assert!(report.opened.is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+    assert!(report.failed[0].is_connect(), "{}", report.failed[0]);
+}
