@@ -94,6 +94,20 @@ pub struct LabelStats {
     pub tls: TlsCounts,
 }
 
+/// One label's (provider's) numbers in one call: its totals, HTTP/2
+/// counters and open connections with their protocol (see
+/// [`Client::report`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelReport {
+    /// Totals that never go down, as [`Client::label_stats`].
+    pub stats: LabelStats,
+    /// HTTP/2 counters summed over the label's keys (kept when a key is
+    /// dropped as unused).
+    pub h2: H2Counts,
+    /// Open connections, oldest first.
+    pub connections: Vec<crate::OpenConnection>,
+}
+
 /// TLS handshakes by live key, and by label for keys the pool dropped.
 #[derive(Default)]
 struct TlsTally {
@@ -782,6 +796,56 @@ impl Client {
         let mut v: Vec<LabelStats> = out.into_values().collect();
         v.sort_by(|a, b| a.label.cmp(&b.label));
         v
+    }
+
+    /// Every label's totals, HTTP/2 counters and open connections with
+    /// their protocol and open streams, sorted by label: what a dashboard
+    /// needs, read in one call.
+    pub fn report(&self) -> Vec<LabelReport> {
+        let stats = self.label_stats();
+        let h2 = self.inner.registry.h2_counts();
+        let wire = self.inner.registry.connections();
+        let conns = self.inner.pool.connections();
+        let mut out: Vec<LabelReport> = stats
+            .into_iter()
+            .map(|stats| LabelReport {
+                stats,
+                h2: H2Counts::default(),
+                connections: Vec::new(),
+            })
+            .collect();
+        let find = |out: &mut Vec<LabelReport>, label: &Arc<str>| {
+            out.iter().position(|r| r.stats.label == *label)
+        };
+        for (key, c) in &h2 {
+            if let Some(i) = find(&mut out, &key.label) {
+                let t = &mut out[i].h2;
+                t.streams += c.streams;
+                t.goaways += c.goaways;
+                t.refused += c.refused;
+                t.retried += c.retried;
+                t.ping_timeouts += c.ping_timeouts;
+            }
+        }
+        for (key, list) in conns {
+            let Some(i) = find(&mut out, &key.label) else {
+                continue;
+            };
+            let live = wire.get(&key);
+            for pool in list {
+                let w = live.and_then(|l| l.iter().find(|w| w.id == pool.id));
+                out[i].connections.push(crate::OpenConnection {
+                    protocol: w.map(|w| w.protocol),
+                    open_streams: w.and_then(|w| w.open_streams),
+                    pool,
+                });
+            }
+        }
+        for r in &mut out {
+            r.connections
+                .sort_by_key(|c| (std::cmp::Reverse(c.pool.age), c.pool.id));
+        }
+        out
     }
 
     /// Closes the idle connections of every key with `label` now; active

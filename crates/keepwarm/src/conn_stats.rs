@@ -38,6 +38,20 @@ pub struct ConnStats {
     pub open_streams: Option<usize>,
 }
 
+/// One open connection as a dashboard shows it: the pool's facts (age,
+/// idle time, requests carried, in flight) plus its wire protocol and open
+/// HTTP/2 streams.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpenConnection {
+    /// The pool's view of it.
+    pub pool: keepwarm_pool::ConnectionSnapshot,
+    /// `h2` or `http1.1`; `None` only in the instant between the pool
+    /// listing it and the transport registering it.
+    pub protocol: Option<ConnProtocol>,
+    /// Streams open on it now (HTTP/2 only).
+    pub open_streams: Option<usize>,
+}
+
 struct Live {
     key: Key,
     protocol: ConnProtocol,

@@ -51,8 +51,8 @@ mod warm;
 
 pub use body::ResponseBody;
 pub use builder::ClientBuilder;
-pub use client::{Client, KeyStats, Label, LabelStats, TlsCounts};
-pub use conn_stats::{ConnStats, H2Counts};
+pub use client::{Client, KeyStats, Label, LabelReport, LabelStats, TlsCounts};
+pub use conn_stats::{ConnStats, H2Counts, OpenConnection};
 pub use error::Error;
 pub use info::{ConnectionInfo, Handshake};
 pub use keepwarm_pool::{CloseReason, ConnectionSnapshot, DestroyReport, KeySnapshot, PoolOptions};

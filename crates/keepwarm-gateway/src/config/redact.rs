@@ -130,6 +130,8 @@ fn settings(s: &PoolSettings) -> Map<String, Value> {
         "maxSocketLifetime": s.max_socket_lifetime.map(ms), "connectTimeout": ms(s.connect_timeout),
         "acquireTimeout": s.acquire_timeout.map(ms), "maxRequestsPerSocket": s.max_requests_per_socket,
         "minFreeSockets": s.min_free_sockets,
+        "protocol": s.protocol.as_str(),
+        "maxConcurrentStreams": s.max_concurrent_streams,
     });
     match obj {
         Value::Object(m) => m,

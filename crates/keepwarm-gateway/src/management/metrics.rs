@@ -9,7 +9,13 @@
 //! `keepwarm_requests_total`, `keepwarm_requests_reused_total`,
 //! `keepwarm_connections_created_total`,
 //! `keepwarm_connections_closed_total{reason}`,
-//! `keepwarm_requests_rejected_total{reason}`, …
+//! `keepwarm_requests_rejected_total{reason}`, HTTP/2's
+//! `keepwarm_connections_open_by_protocol{provider,protocol}`,
+//! `keepwarm_http2_open_streams`, `keepwarm_http2_streams_total`,
+//! `keepwarm_http2_goaways_received_total`,
+//! `keepwarm_http2_streams_refused_total`,
+//! `keepwarm_http2_streams_retried_total`,
+//! `keepwarm_http2_ping_timeouts_total`, …
 
 use std::sync::Arc;
 
@@ -353,6 +359,59 @@ impl Collector for PoolCollector {
             "keepwarm_pool_acquire_timeouts",
             "Requests that gave up waiting (acquireTimeout)",
             &rows(&|v| v.pool.counters.acquire_timeouts),
+        )?;
+        let mut by_protocol = Vec::new();
+        for v in &views {
+            for proto in [keepwarm::ConnProtocol::H2, keepwarm::ConnProtocol::Http1] {
+                let mut l = p(v);
+                l.push(("protocol", proto.as_str().to_string()));
+                by_protocol.push((l, v.count(proto) as i64));
+            }
+        }
+        gauge(
+            &mut enc,
+            "keepwarm_connections_open_by_protocol",
+            "Open upstream connections by wire protocol (h2 or http1.1)",
+            &by_protocol,
+        )?;
+        gauge(
+            &mut enc,
+            "keepwarm_http2_open_streams",
+            "Streams open now over the provider's HTTP/2 connections",
+            &views
+                .iter()
+                .map(|v| (p(v), v.open_streams() as i64))
+                .collect::<Vec<_>>(),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_http2_streams",
+            "Streams opened on upstream HTTP/2 connections (one per request)",
+            &rows(&|v| v.h2.streams),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_http2_goaways_received",
+            "Upstream HTTP/2 connections that received a GOAWAY",
+            &rows(&|v| v.h2.goaways),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_http2_streams_refused",
+            "Streams the upstream refused unprocessed (REFUSED_STREAM, above a GOAWAY's last stream id)",
+            &rows(&|v| v.h2.refused),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_http2_streams_retried",
+            "Refused streams sent again on another connection",
+            &rows(&|v| v.h2.retried),
+        )?;
+        counter(
+            &mut enc,
+            "keepwarm_http2_ping_timeouts",
+            "Idle HTTP/2 connections closed because a PING went unanswered",
+            &rows(&|v| v.h2.ping_timeouts),
         )?;
         let mut tls = Vec::new();
         for v in &views {

@@ -1,9 +1,7 @@
 //! A provider's numbers, summed over its keys in the one pool, and the JSON
 //! views of them in the seed's shapes.
 
-use std::collections::HashMap;
-
-use keepwarm::{ConnStats, ConnectionSnapshot, Key, LabelStats, TlsCounts};
+use keepwarm::{H2Counts, LabelReport, OpenConnection, TlsCounts};
 use keepwarm_pool::{reuse_rate, KeySnapshot};
 use serde_json::{json, Value};
 
@@ -21,47 +19,36 @@ pub struct ProviderView {
     pub pool: KeySnapshot,
     /// TLS handshakes.
     pub tls: TlsCounts,
-    /// Its open connections, oldest first (read just after the counters).
-    pub connections: Vec<ConnectionSnapshot>,
-    /// The wire protocol (`h2`/`http1.1`) and open HTTP/2 streams of each
-    /// open connection, by connection id (from the client's live registry).
-    pub wire: HashMap<u64, ConnStats>,
+    /// HTTP/2 counters: streams, GOAWAYs received, streams refused and
+    /// retried, PING timeouts.
+    pub h2: H2Counts,
+    /// Its open connections with their protocol (`h2`/`http1.1`) and open
+    /// streams, oldest first (read just after the counters).
+    pub connections: Vec<OpenConnection>,
     /// `circuit_open` / `circuit_half_open` while the provider's circuit
     /// breaker is not closed (it wins over the pool's own status).
     pub breaker: Option<&'static str>,
 }
 
 impl ProviderView {
-    /// `provider`'s numbers: the keys of `stats` under its label merged,
-    /// and its open connections from `conns`.
-    pub fn of(
-        provider: &Provider,
-        stats: &[LabelStats],
-        conns: &[(Key, Vec<ConnectionSnapshot>)],
-        wire: &[(Key, Vec<ConnStats>)],
-    ) -> ProviderView {
+    /// `provider`'s numbers: its label's entry of one client
+    /// [`report`](keepwarm::Client::report).
+    pub fn of(provider: &Provider, report: &[LabelReport]) -> ProviderView {
         let mut v = ProviderView {
             name: provider.name.to_string(),
             protocol: provider.protocol,
             pool: KeySnapshot::default(),
             tls: TlsCounts::default(),
+            h2: H2Counts::default(),
             connections: Vec::new(),
-            wire: HashMap::new(),
             breaker: None,
         };
-        for (_, c) in wire.iter().filter(|(k, _)| k.label == provider.name) {
-            v.wire.extend(c.iter().map(|c| (c.id, *c)));
+        if let Some(r) = report.iter().find(|r| *r.stats.label == *provider.name) {
+            v.pool = r.stats.pool.clone();
+            v.tls = r.stats.tls;
+            v.h2 = r.h2;
+            v.connections = r.connections.clone();
         }
-        for k in stats.iter().filter(|k| k.label == provider.name) {
-            v.pool.merge(&k.pool);
-            v.tls.full += k.tls.full;
-            v.tls.resumed += k.tls.resumed;
-        }
-        for (_, c) in conns.iter().filter(|(k, _)| k.label == provider.name) {
-            v.connections.extend(c.iter().cloned());
-        }
-        v.connections
-            .sort_by_key(|c| (std::cmp::Reverse(c.age), c.id));
         // The limit in force for the provider, even before its first request.
         v.pool.max_sockets = provider.settings.max_sockets;
         v
@@ -82,6 +69,34 @@ impl ProviderView {
             "totalRequests": self.pool.counters.requests,
             "reuseCount": self.pool.counters.reused,
             "reuseRate": self.reuse_rate(),
+            "http2": self.http2_json(),
+        })
+    }
+
+    /// Open connections speaking `p`.
+    pub fn count(&self, p: keepwarm::ConnProtocol) -> usize {
+        self.connections
+            .iter()
+            .filter(|c| c.protocol == Some(p))
+            .count()
+    }
+
+    /// Streams open now over all its HTTP/2 connections.
+    pub fn open_streams(&self) -> usize {
+        self.connections.iter().filter_map(|c| c.open_streams).sum()
+    }
+
+    /// The HTTP/2 block of `/stats` and `/details`.
+    pub fn http2_json(&self) -> Value {
+        json!({
+            "connections": self.count(keepwarm::ConnProtocol::H2),
+            "http1Connections": self.count(keepwarm::ConnProtocol::Http1),
+            "openStreams": self.open_streams(),
+            "streamsTotal": self.h2.streams,
+            "goawaysReceived": self.h2.goaways,
+            "streamsRefused": self.h2.refused,
+            "streamsRetried": self.h2.retried,
+            "pingTimeouts": self.h2.ping_timeouts,
         })
     }
 
@@ -123,16 +138,20 @@ impl ProviderView {
                 "averageConnectionAge": round1(self.pool.mean_age.as_secs_f64()),
             },
             "status": self.breaker.unwrap_or(self.status()),
-            "openConnections": self.connections.iter().map(|c| json!({
-                "id": c.id,
-                "state": if c.in_flight > 0 { "active" } else { "idle" },
-                "ageSeconds": round1(c.age.as_secs_f64()),
-                "idleForSeconds": c.idle_for.map(|d| round1(d.as_secs_f64())),
-                "requests": c.requests,
-                "inFlight": c.in_flight,
-                "protocol": self.wire.get(&c.id).map(|w| w.protocol.as_str()),
-                "openStreams": self.wire.get(&c.id).and_then(|w| w.open_streams),
-            })).collect::<Vec<_>>(),
+            "openConnections": self.connections.iter().map(|o| {
+                let c = &o.pool;
+                json!({
+                    "id": c.id,
+                    "state": if c.in_flight > 0 { "active" } else { "idle" },
+                    "ageSeconds": round1(c.age.as_secs_f64()),
+                    "idleForSeconds": c.idle_for.map(|d| round1(d.as_secs_f64())),
+                    "requests": c.requests,
+                    "inFlight": c.in_flight,
+                    "protocol": o.protocol.map(|p| p.as_str()),
+                    "openStreams": o.open_streams,
+                })
+            }).collect::<Vec<_>>(),
+            "http2": self.http2_json(),
             "counters": {
                 "connectionsCreated": c.created,
                 "connectionsClosed": c.closed.total(),
@@ -176,16 +195,14 @@ fn camel(snake: &str) -> String {
 
 /// Every provider's view, in config order.
 pub fn provider_views(state: &AppState) -> Vec<ProviderView> {
-    let stats = state.client().label_stats();
-    let conns = state.client().connections();
-    let wire: Vec<(Key, Vec<ConnStats>)> = (state.client().stats().into_iter())
-        .map(|k| (k.key, k.connections))
-        .collect();
+    // One client call: totals, HTTP/2 counters and open connections with
+    // their protocol.
+    let report = state.client().report();
     let reg = state.registry();
     let resilience = reg.resilience();
     (reg.providers().iter())
         .map(|p| {
-            let mut v = ProviderView::of(p, &stats, &conns, &wire);
+            let mut v = ProviderView::of(p, &report);
             let guards = resilience.get(&p.name);
             let status = super::resilience::status(guards, v.status());
             v.breaker = status.starts_with("circuit_").then_some(status);
