@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod errors;
+mod http2;
 mod lifecycle;
 mod management;
 mod openapi;
