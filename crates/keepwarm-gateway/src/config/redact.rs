@@ -205,7 +205,12 @@ mod tests {
         );
         assert_eq!(
             pool["providers"]["o"].as_object().map(|m| m.len()),
-            Some(11)
+            Some(13)
+        );
+        assert_eq!(pool["providers"]["o"]["protocol"], "auto");
+        assert_eq!(
+            pool["providers"]["o"]["maxConcurrentStreams"],
+            serde_json::Value::Null
         );
         let (c, _) = parse("{}", &env).unwrap();
         assert_eq!(c.redacted_json()["APIKEY"], serde_json::Value::Null);
