@@ -10,8 +10,8 @@ use keepwarm_pool::PoolOptions;
 use rustls::ClientConfig;
 
 use crate::error::Error;
-use crate::proxy::ProxyChoice;
 use crate::protocol::Protocol;
+use crate::proxy::ProxyChoice;
 
 /// The settings of the keys with one label (a provider). Set with
 /// [`ClientBuilder::profile`](crate::ClientBuilder::profile); keys whose
