@@ -4,6 +4,7 @@
 #![no_main]
 
 use keepwarm_fuzz::translate::chunks_to_events::{ChunksToEvents, StreamOptions};
+use keepwarm_fuzz::translate::stream::StreamMachine;
 use keepwarm_fuzz::translate::sse::SseItem;
 use keepwarm_fuzz::{chunks, events, CAP};
 use libfuzzer_sys::fuzz_target;

@@ -8,6 +8,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use keepwarm_gateway::translate::chunks_to_events::{ChunksToEvents, StreamOptions};
 use keepwarm_gateway::translate::events_to_chunks::{ChunkOptions, EventsToChunks};
+use keepwarm_gateway::translate::stream::StreamMachine;
 use serde_json::json;
 
 const EVENTS: usize = 1000;

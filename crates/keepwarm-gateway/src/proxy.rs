@@ -92,17 +92,6 @@ async fn forward(st: AppState, req: Request, ep: Endpoint) -> Response {
     }
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The provider's endpoint plus `suffix` on its path; its own query first,
 /// then the caller's (`?api-version=…&beta=true`).
 pub(crate) fn upstream_uri(base: &Uri, suffix: &str, query: Option<&str>) -> Result<Uri, ApiError> {
@@ -181,7 +170,10 @@ async fn exchange(
             Ok(other) => {
                 return Err(ApiError::bad_request(
                     "invalid_model",
-                    format!("\"model\" must be a string, got {}", json_type(&other)),
+                    format!(
+                        "\"model\" must be a string, got {}",
+                        crate::translate::kind(&other)
+                    ),
                 ))
             }
             Err(_) => return Err(missing()),

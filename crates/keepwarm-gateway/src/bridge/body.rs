@@ -16,6 +16,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use crate::translate::chunks_to_events::ChunksToEvents;
 use crate::translate::events_to_chunks::EventsToChunks;
+use crate::translate::stream::StreamMachine;
 
 /// One of the two stream translators.
 #[derive(Debug)]

@@ -21,7 +21,8 @@
 use serde_json::{json, Value};
 
 use super::completion_to_message::{usage as anthropic_usage, EXIT_TOOL};
-use super::sse::{SseError, SseItem, SseParser};
+use super::sse::{SseError, SseItem};
+use super::stream::{Feed, StreamMachine};
 use super::{anthropic_message_id, sse_event, stop_reason, str_of, tool_id};
 
 /// Options of a [`ChunksToEvents`] translator.
@@ -66,8 +67,7 @@ enum Open {
 #[derive(Debug)]
 pub struct ChunksToEvents {
     opts: StreamOptions,
-    parser: SseParser,
-    items: Vec<Result<SseItem, SseError>>,
+    feed: Feed,
     out: Vec<u8>,
     id: String,
     started: bool,
@@ -84,9 +84,8 @@ impl ChunksToEvents {
     /// A translator for one stream.
     pub fn new(opts: StreamOptions) -> ChunksToEvents {
         ChunksToEvents {
-            parser: SseParser::new(opts.max_event_bytes),
+            feed: Feed::new(opts.max_event_bytes),
             opts,
-            items: Vec::new(),
             out: Vec::new(),
             id: anthropic_message_id(None),
             started: false,
@@ -100,80 +99,9 @@ impl ChunksToEvents {
         }
     }
 
-    /// The terminal events were sent; later input is ignored.
-    pub fn is_done(&self) -> bool {
-        self.done
-    }
-
     /// Bytes held in buffers (bounded by about three times the event cap).
     pub fn buffered(&self) -> usize {
-        self.parser.buffered() + self.exit.as_ref().map_or(0, |e| e.1.len())
-    }
-
-    /// Feeds upstream bytes; returns the events to send.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if !self.done {
-            let mut items = std::mem::take(&mut self.items);
-            self.parser.push(bytes, &mut items);
-            self.handle(&mut items);
-            self.items = items;
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    /// The upstream ended; returns the final events.
-    pub fn finish(&mut self) -> Vec<u8> {
-        if !self.done {
-            let mut items = std::mem::take(&mut self.items);
-            self.parser.finish(&mut items);
-            self.handle(&mut items);
-            self.items = items;
-        }
-        if !self.done {
-            match self.finish.is_some() {
-                true => self.terminate(),
-                false => self.error(
-                    "api_error",
-                    "the stream ended before a finish_reason or [DONE] (cut off)",
-                ),
-            }
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    /// The upstream failed mid-stream (`cause`); returns the final events.
-    pub fn fail(&mut self, cause: &str) -> Vec<u8> {
-        if !self.done {
-            self.error("api_error", &format!("the stream failed: {cause}"));
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    fn handle(&mut self, items: &mut Vec<Result<SseItem, SseError>>) {
-        for item in items.drain(..) {
-            if self.done {
-                continue;
-            }
-            match item {
-                Err(e) => self.error("api_error", &e.to_string()),
-                Ok(SseItem::Comment(_)) => {
-                    sse_event(&mut self.out, "ping", &json!({"type": "ping"}))
-                }
-                Ok(SseItem::Event(ev)) => {
-                    let data = ev.data.trim();
-                    if data == "[DONE]" {
-                        self.terminate();
-                    } else if ev.event.as_deref() == Some("ping") {
-                        sse_event(&mut self.out, "ping", &json!({"type": "ping"}));
-                    } else if !data.is_empty() {
-                        match serde_json::from_str::<Value>(data) {
-                            Ok(chunk) => self.chunk(&chunk),
-                            Err(e) => self.error("api_error", &format!("an unparsable chunk: {e}")),
-                        }
-                    }
-                }
-            }
-        }
+        self.feed.buffered() + self.exit.as_ref().map_or(0, |e| e.1.len())
     }
 
     fn chunk(&mut self, chunk: &Value) {
@@ -334,6 +262,50 @@ impl ChunksToEvents {
         );
         self.done = true;
     }
+}
+
+impl StreamMachine for ChunksToEvents {
+    fn feed(&mut self) -> &mut Feed {
+        &mut self.feed
+    }
+
+    fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn item(&mut self, item: Result<SseItem, SseError>) {
+        match item {
+            Err(e) => self.error("api_error", &e.to_string()),
+            Ok(SseItem::Comment(_)) => sse_event(&mut self.out, "ping", &json!({"type": "ping"})),
+            Ok(SseItem::Event(ev)) => {
+                let data = ev.data.trim();
+                if data == "[DONE]" {
+                    self.terminate();
+                } else if ev.event.as_deref() == Some("ping") {
+                    sse_event(&mut self.out, "ping", &json!({"type": "ping"}));
+                } else if !data.is_empty() {
+                    match serde_json::from_str::<Value>(data) {
+                        Ok(chunk) => self.chunk(&chunk),
+                        Err(e) => self.error("api_error", &format!("an unparsable chunk: {e}")),
+                    }
+                }
+            }
+        }
+    }
+
+    fn end(&mut self) {
+        match self.finish.is_some() {
+            true => self.terminate(),
+            false => self.error(
+                "api_error",
+                "the stream ended before a finish_reason or [DONE] (cut off)",
+            ),
+        }
+    }
 
     fn error(&mut self, kind: &str, message: &str) {
         self.close_block();
@@ -360,7 +332,7 @@ mod tests {
     }
 
     pub(crate) fn parse(bytes: &[u8]) -> Vec<(String, Value)> {
-        let mut p = SseParser::new(1 << 20);
+        let mut p = crate::translate::sse::SseParser::new(1 << 20);
         let mut items = Vec::new();
         p.push(bytes, &mut items);
         p.finish(&mut items);

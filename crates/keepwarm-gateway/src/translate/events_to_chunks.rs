@@ -17,7 +17,8 @@
 use serde_json::{json, Value};
 
 use super::message_to_completion::usage as openai_usage;
-use super::sse::{SseError, SseItem, SseParser};
+use super::sse::{SseError, SseItem};
+use super::stream::{Feed, StreamMachine};
 use super::{finish_reason, openai_completion_id, sse_data, str_of};
 
 /// Options of an [`EventsToChunks`] translator.
@@ -54,8 +55,7 @@ impl ChunkOptions {
 #[derive(Debug)]
 pub struct EventsToChunks {
     opts: ChunkOptions,
-    parser: SseParser,
-    items: Vec<Result<SseItem, SseError>>,
+    feed: Feed,
     out: Vec<u8>,
     id: String,
     model: String,
@@ -72,10 +72,9 @@ impl EventsToChunks {
     /// A translator for one stream.
     pub fn new(opts: ChunkOptions) -> EventsToChunks {
         EventsToChunks {
-            parser: SseParser::new(opts.max_event_bytes),
+            feed: Feed::new(opts.max_event_bytes),
             model: opts.model.clone(),
             opts,
-            items: Vec::new(),
             out: Vec::new(),
             id: openai_completion_id(None),
             started: false,
@@ -87,75 +86,9 @@ impl EventsToChunks {
         }
     }
 
-    /// The terminal chunks were sent; later input is ignored.
-    pub fn is_done(&self) -> bool {
-        self.done
-    }
-
     /// Bytes held in buffers (bounded by about twice the event cap).
     pub fn buffered(&self) -> usize {
-        self.parser.buffered()
-    }
-
-    /// Feeds upstream bytes; returns the chunks to send.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<u8> {
-        if !self.done {
-            let mut items = std::mem::take(&mut self.items);
-            self.parser.push(bytes, &mut items);
-            self.handle(&mut items);
-            self.items = items;
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    /// The upstream ended; returns the final chunks.
-    pub fn finish(&mut self) -> Vec<u8> {
-        if !self.done {
-            let mut items = std::mem::take(&mut self.items);
-            self.parser.finish(&mut items);
-            self.handle(&mut items);
-            self.items = items;
-        }
-        if !self.done {
-            match self.finished {
-                true => self.terminate(),
-                false => self.error(
-                    "api_error",
-                    "the stream ended before message_delta (cut off)",
-                ),
-            }
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    /// The upstream failed mid-stream (`cause`); returns the final chunks.
-    pub fn fail(&mut self, cause: &str) -> Vec<u8> {
-        if !self.done {
-            self.error("api_error", &format!("the stream failed: {cause}"));
-        }
-        std::mem::take(&mut self.out)
-    }
-
-    fn handle(&mut self, items: &mut Vec<Result<SseItem, SseError>>) {
-        for item in items.drain(..) {
-            if self.done {
-                continue;
-            }
-            match item {
-                Err(e) => self.error("api_error", &e.to_string()),
-                Ok(SseItem::Comment(_)) => self.out.extend_from_slice(b": ping\n\n"),
-                Ok(SseItem::Event(ev)) => match serde_json::from_str::<Value>(&ev.data) {
-                    Ok(v) => {
-                        let ty = str_of(v.get("type"))
-                            .or(ev.event.as_deref())
-                            .unwrap_or("")
-                            .to_owned();
-                        self.event(&ty, &v);
-                    }
-                    Err(e) => self.error("api_error", &format!("an unparsable event: {e}")),
-                },
-            }
-        }
+        self.feed.buffered()
     }
 
     fn event(&mut self, ty: &str, v: &Value) {
@@ -285,6 +218,47 @@ impl EventsToChunks {
         sse_data(&mut self.out, "[DONE]");
         self.done = true;
     }
+}
+
+impl StreamMachine for EventsToChunks {
+    fn feed(&mut self) -> &mut Feed {
+        &mut self.feed
+    }
+
+    fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn item(&mut self, item: Result<SseItem, SseError>) {
+        match item {
+            Err(e) => self.error("api_error", &e.to_string()),
+            Ok(SseItem::Comment(_)) => self.out.extend_from_slice(b": ping\n\n"),
+            Ok(SseItem::Event(ev)) => match serde_json::from_str::<Value>(&ev.data) {
+                Ok(v) => {
+                    let ty = str_of(v.get("type"))
+                        .or(ev.event.as_deref())
+                        .unwrap_or("")
+                        .to_owned();
+                    self.event(&ty, &v);
+                }
+                Err(e) => self.error("api_error", &format!("an unparsable event: {e}")),
+            },
+        }
+    }
+
+    fn end(&mut self) {
+        match self.finished {
+            true => self.terminate(),
+            false => self.error(
+                "api_error",
+                "the stream ended before message_delta (cut off)",
+            ),
+        }
+    }
 
     fn error(&mut self, kind: &str, message: &str) {
         let message = format!("provider {}: {message}", self.opts.provider);
@@ -310,7 +284,7 @@ mod tests {
             bytes.extend(t.push(c));
         }
         bytes.extend(t.finish());
-        let mut p = SseParser::new(1 << 20);
+        let mut p = crate::translate::sse::SseParser::new(1 << 20);
         let mut items = Vec::new();
         p.push(&bytes, &mut items);
         p.finish(&mut items);

@@ -8,7 +8,8 @@
 //! - [`chunks_to_events`]: an OpenAI stream → an Anthropic stream, event by event;
 //! - [`events_to_chunks`]: an Anthropic stream → an OpenAI stream, event by event;
 //! - [`errors`]: error bodies both ways, status kept;
-//! - [`sse`]: the bounded SSE parser both stream translators use.
+//! - [`sse`]: the bounded SSE parser both stream translators use;
+//! - [`stream`]: the driving loop both stream translators share.
 //!
 //! Stream translators keep O(1) state besides the SSE parser's bounded
 //! buffers (one line, one event): tool arguments and text are forwarded as
@@ -23,6 +24,7 @@ pub mod events_to_chunks;
 pub mod message_to_completion;
 pub mod messages_to_chat;
 pub mod sse;
+pub mod stream;
 
 #[cfg(test)]
 mod props;

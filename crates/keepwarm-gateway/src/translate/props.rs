@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::chunks_to_events::{ChunksToEvents, StreamOptions};
 use super::events_to_chunks::{ChunkOptions, EventsToChunks};
 use super::sse::{SseItem, SseParser};
+use super::stream::StreamMachine;
 
 const CAP: usize = 4096;
 const ALPHABET: [&str; 10] = ["a", "b", " ", "é", "日", "🎉", "\"", "\\", "\n", "{"];
