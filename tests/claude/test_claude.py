@@ -9,25 +9,12 @@ import subprocess
 import sys
 import tempfile
 
-fixture = subprocess.Popen([sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-info = json.loads(fixture.stdout.readline())
-results = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fixture import Fixture  # noqa: E402
 
-
-def stats():
-    fixture.stdin.write("stats\n")
-    fixture.stdin.flush()
-    return json.loads(fixture.stdout.readline())
-
-
-def check(name, fn):
-    try:
-        fn()
-        results.append((name, None))
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure
-        results.append((name, e))
-        print(f"FAIL {name}: {e!r}")
+fx = Fixture(sys.argv[1])
+info = fx.info
+stats = fx.stats
 
 
 def claude_answers_from_the_openai_mock():
@@ -52,10 +39,5 @@ def claude_answers_from_the_openai_mock():
     assert sent["model"] == "gpt-test" and isinstance(sent["messages"], list), sent
 
 
-check("claude -p answers through the gateway from an OpenAI-format provider", claude_answers_from_the_openai_mock)
-
-fixture.stdin.close()
-fixture.wait(timeout=30)
-failed = sum(1 for _, e in results if e)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+fx.check("claude -p answers through the gateway from an OpenAI-format provider", claude_answers_from_the_openai_mock)
+fx.finish()

@@ -4,41 +4,27 @@ Usage: test_sdks.py PATH_TO_SDK_FIXTURE
 Prints 'N passed, M failed' and exits non-zero on any failure.
 """
 import json
+import os
 import subprocess
 import sys
 
 import anthropic
 import openai
 
-fixture = subprocess.Popen([sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-info = json.loads(fixture.stdout.readline())
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fixture import Fixture  # noqa: E402
+
+fx = Fixture(sys.argv[1])
+info = fx.info
+stats = fx.stats
 GW = info["gateway"]
 KEY = "gw-test-key"
-
-
-def stats():
-    fixture.stdin.write("stats\n")
-    fixture.stdin.flush()
-    return json.loads(fixture.stdout.readline())
 
 
 def curl(*args):
     out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", *args], capture_output=True, text=True, check=True)
     body, _, code = out.stdout.rpartition("\n")
     return int(code), body
-
-
-results = []
-
-
-def check(name, fn):
-    try:
-        fn()
-        results.append((name, None))
-        print(f"ok   {name}")
-    except Exception as e:  # noqa: BLE001 - report every failure
-        results.append((name, e))
-        print(f"FAIL {name}: {e!r}")
 
 
 ac = anthropic.Anthropic(base_url=GW, api_key=KEY, max_retries=0)
@@ -219,10 +205,6 @@ for name, fn in [
     ("openai SDK -> Anthropic provider: tool call round trip", openai_sdk_tool_round_trip_via_anthropic_provider),
     ("anthropic SDK: a 429 on one key answered by another, invisibly", key_pool_429_is_invisible),
 ]:
-    check(name, fn)
+    fx.check(name, fn)
 
-fixture.stdin.close()
-fixture.wait(timeout=30)
-failed = sum(1 for _, e in results if e)
-print(f"{len(results) - failed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+fx.finish()
