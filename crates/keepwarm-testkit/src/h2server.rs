@@ -206,16 +206,7 @@ impl H2Server {
     /// Polls the stats every 5 ms until `f` holds (`true`) or `max` has
     /// passed (`false`).
     pub async fn wait_until(&self, f: impl Fn(&H2Stats) -> bool, max: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + max;
-        loop {
-            if f(&self.stats()) {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        crate::wait::until(|| self.stats(), f, max).await
     }
 }
 

@@ -26,6 +26,7 @@ mod shim;
 mod stats;
 mod tls;
 mod upstream;
+mod wait;
 
 pub use h2server::{H2Server, H2ServerBuilder};
 pub use h2stats::H2Stats;

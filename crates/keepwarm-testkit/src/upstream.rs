@@ -214,16 +214,7 @@ impl Upstream {
     /// Polls the stats every 5 ms (tokio time, so paused time works) until
     /// `f` holds (`true`) or `max` has elapsed (`false`).
     pub async fn wait_until<F: Fn(&UpstreamStats) -> bool>(&self, f: F, max: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + max;
-        loop {
-            if f(&self.stats()) {
-                return true;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        crate::wait::until(|| self.stats(), f, max).await
     }
 }
 
