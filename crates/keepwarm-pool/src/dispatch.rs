@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::counters::CloseReason;
-use crate::lease::LeaseInfo;
+use crate::facts::{Hints, LeaseInfo, Outcome};
 use crate::options::PoolConfig;
 use crate::state::{Assignment, Effects, Globals, KeyState, State, Waiter};
 use crate::traits::{PoolKey, Poolable};
@@ -18,28 +18,12 @@ pub(crate) enum Step<C> {
     Wait(oneshot::Receiver<Assignment<C>>, u64),
 }
 
-/// How a lease ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The response was read to the end and the protocol allows reuse.
-    Reusable,
-    /// The connection must close, for this reason.
-    Close(CloseReason),
-}
-
 /// A lease's connection coming back.
 pub(crate) struct Returned<C> {
     pub(crate) id: u64,
     pub(crate) conn: C,
     pub(crate) outcome: Outcome,
     pub(crate) hints: Hints,
-}
-
-/// Hints a lease learnt from the server (`Keep-Alive: timeout=, max=`).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Hints {
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) remaining_requests: Option<u64>,
 }
 
 /// Bookkeeping of handing entry `id` to a request.

@@ -7,25 +7,9 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use crate::counters::CloseReason;
-use crate::dispatch::{Hints, Outcome};
+use crate::facts::{Hints, LeaseInfo, Outcome};
 use crate::pool::Shared;
 use crate::traits::{PoolKey, Poolable};
-
-/// Facts about the connection a lease carries, fixed at checkout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LeaseInfo {
-    /// The pool's id of the connection (unique within the pool).
-    pub id: u64,
-    /// The connection had already carried a request.
-    pub reused: bool,
-    /// Requests the connection carried before this one.
-    pub requests_before: u64,
-    /// How long it sat idle before this request (zero for a shared
-    /// connection already busy).
-    pub idle_for: Duration,
-    /// Its age at checkout.
-    pub age: Duration,
-}
 
 /// A connection checked out for one request.
 ///

@@ -52,6 +52,7 @@
 mod connections;
 mod counters;
 mod dispatch;
+mod facts;
 mod lease;
 mod options;
 mod pool;
@@ -68,7 +69,8 @@ pub use counters::{
     reuse_rate, CloseReason, ClosedCounts, Counters, Histogram, KeySnapshot, LIFETIME_BUCKETS,
     WAIT_BUCKETS,
 };
-pub use lease::{ConnectPermit, Lease, LeaseInfo};
+pub use facts::LeaseInfo;
+pub use lease::{ConnectPermit, Lease};
 pub use options::{OptionsError, PoolConfig, PoolOptions};
 pub use pool::{AcquireError, Acquired, DestroyReport, Pool};
 pub use traits::{BoxError, ConnectFuture, Connector, PoolKey, Poolable};

@@ -11,7 +11,8 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::counters::{CloseReason, Counters, KeySnapshot};
-use crate::dispatch::{Hints, Outcome, Returned, Step};
+use crate::dispatch::{Returned, Step};
+use crate::facts::{Hints, Outcome};
 use crate::lease::{ConnectPermit, Lease};
 use crate::options::{OptionsError, PoolConfig, PoolOptions};
 use crate::state::{Assignment, Effects, Globals, State};
@@ -81,6 +82,19 @@ pub(crate) struct Shared<K: PoolKey, C: Poolable> {
     reaper_started: AtomicBool,
     connector: Option<Arc<dyn Connector<K, C>>>,
     me: Weak<Shared<K, C>>,
+}
+
+impl<K: PoolKey, C: Poolable> crate::reaper::Expires for Shared<K, C> {
+    fn expire(&self, now: Instant) -> Option<Instant> {
+        self.with(|s, fx| s.expire(now, fx))
+    }
+
+    /// The expiry task ended or was dropped with its runtime: the next
+    /// deadline starts a new one.
+    fn reaper_gone(&self) {
+        self.lock().g.reaper_at = None;
+        self.reaper_started.store(false, Ordering::Release);
+    }
 }
 
 impl<K: PoolKey, C: Poolable> Drop for Shared<K, C> {
@@ -180,17 +194,6 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
             Acquired::Ready(lease) => lease,
             Acquired::Connect(_) => unreachable!("complete checks out a connection"),
         }
-    }
-
-    /// The expiry task ended or was dropped with its runtime: the next
-    /// deadline starts a new one.
-    pub(crate) fn reaper_gone(&self) {
-        self.lock().g.reaper_at = None;
-        self.reaper_started.store(false, Ordering::Release);
-    }
-
-    pub(crate) fn expire(&self, now: Instant) -> Option<Instant> {
-        self.with(|s, fx| s.expire(now, fx))
     }
 }
 

@@ -11,14 +11,20 @@ use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::pool::Shared;
-use crate::traits::{PoolKey, Poolable};
+/// What the expiry task needs of the pool (its shared state implements it),
+/// so this module does not depend on the pool's.
+pub(crate) trait Expires: Send + Sync + 'static {
+    /// Closes or drops what expired by `now`; the next deadline, if any.
+    fn expire(&self, now: Instant) -> Option<Instant>;
+    /// The running task ended: the next parked connection starts another.
+    fn reaper_gone(&self);
+}
 
 /// Held by the running expiry task; dropping it (the task ended, or its
 /// runtime dropped it) lets the pool start another.
-pub(crate) struct Alive<K: PoolKey, C: Poolable>(pub(crate) Weak<Shared<K, C>>);
+pub(crate) struct Alive<P: Expires>(pub(crate) Weak<P>);
 
-impl<K: PoolKey, C: Poolable> Drop for Alive<K, C> {
+impl<P: Expires> Drop for Alive<P> {
     fn drop(&mut self) {
         if let Some(p) = self.0.upgrade() {
             p.reaper_gone();
@@ -26,7 +32,7 @@ impl<K: PoolKey, C: Poolable> Drop for Alive<K, C> {
     }
 }
 
-pub(crate) async fn run<K: PoolKey, C: Poolable>(alive: Alive<K, C>, wake: Arc<Notify>) {
+pub(crate) async fn run<P: Expires>(alive: Alive<P>, wake: Arc<Notify>) {
     let pool = alive.0.clone();
     loop {
         let next = match pool.upgrade() {

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::counters::{CloseReason, Counters, KeySnapshot};
-use crate::lease::LeaseInfo;
+use crate::facts::LeaseInfo;
 use crate::options::PoolOptions;
 use crate::traits::{PoolKey, Poolable};
 

@@ -8,7 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::dispatch::{Hints, Outcome, Returned};
+use crate::dispatch::Returned;
+use crate::facts::{Hints, Outcome};
 use crate::state::Effects;
 
 /// Polls `f` once; whether it is still pending.
