@@ -140,10 +140,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints every error found (not only the first), then the warnings.
 fn check_config(path: Option<PathBuf>) -> ExitCode {
-    let loaded = match load(path.as_deref()) {
+    let loaded = match config::load_all(path.as_deref(), &env) {
         Ok(l) => l,
-        Err(code) => return code,
+        Err(rejected) => {
+            for w in &rejected.warnings {
+                eprintln!("warning: {w}");
+            }
+            for e in &rejected.errors {
+                eprintln!("error: {e}");
+            }
+            let n = rejected.errors.len();
+            eprintln!(
+                "the config is invalid: {n} error{}",
+                if n == 1 { "" } else { "s" }
+            );
+            return ExitCode::from(2);
+        }
     };
     for w in &loaded.warnings {
         eprintln!("warning: {w}");

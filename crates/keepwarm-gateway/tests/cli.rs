@@ -76,6 +76,63 @@ fn a_bad_config_fails_with_its_json_path() {
 }
 
 #[test]
+fn check_config_reports_every_error_and_every_ignored_key() {
+    let p = write(
+        "many.json",
+        r#"{"PORT": "http", "LOG": true, "Providers": [
+              {"name": "a", "api_base_url": "https://a.example/v1/messages", "api_key": "k", "modles": ["m"]},
+              {"name": "b", "api_base_url": "b.example", "api_key": "k"}],
+            "Router": {"default": "nobody,m"},
+            "HttpConnectionPool": {"maxSockets": 5, "global": {"freeSocketTimeout": 0}}}"#,
+    );
+    let out = keepwarm().arg("check-config").arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#"error: PORT: expected an integer from 1 to 65535, got "http""#,
+            r#"error: Providers[1].api_base_url: expected an absolute http(s) URL, got "b.example""#,
+            r#"error: Router.default: unknown provider "nobody""#,
+            "error: HttpConnectionPool.global.freeSocketTimeout: expected a positive integer (milliseconds), got 0",
+        ],
+        "{stderr}"
+    );
+    for warning in [
+        "warning: LOG: not supported by keepwarm (ignored)",
+        "warning: unknown key Providers[0].modles (ignored)",
+        "warning: HttpConnectionPool.maxSockets: pool settings go in HttpConnectionPool.global or providers.<name> (ignored)",
+    ] {
+        assert!(stderr.contains(warning), "{warning} missing from {stderr}");
+    }
+    assert!(
+        stderr.contains("the config is invalid: 4 errors"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no effective config for an invalid one"
+    );
+    // `serve` refuses on the first.
+    let out = keepwarm()
+        .args(["serve", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"error: PORT: expected an integer"#),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Router.default"), "{stderr}");
+}
+
+#[test]
 fn serve_refuses_a_public_address_without_apikey() {
     let p = write("public.json", r#"{"HOST": "0.0.0.0", "PORT": 1}"#);
     let out = keepwarm()

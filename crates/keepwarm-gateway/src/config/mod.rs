@@ -6,16 +6,32 @@
 //!
 //! A bad config is a [`ConfigError`] naming the JSON path and the reason
 //! (`Providers[1].api_base_url: expected an absolute http(s) URL, got …`);
-//! keys keepwarm does not read are returned as warnings.
+//! [`parse_all`] and [`load_all`] return every error found ([`Rejected`]).
+//! Keys keepwarm does not read are returned as warnings.
+//!
+//! | file | job |
+//! |---|---|
+//! | `raw.rs` | `config.json` as serde structs, CCR's key names |
+//! | `de.rs` | reading them at a JSON path, collecting errors and unread keys |
+//! | `values.rs` | leaf values (milliseconds, counts, …) and their checks |
+//! | `parse.rs` | raw structs → [`Config`]: `$VAR`, defaults, checks across keys |
+//! | `pool.rs` | `HttpConnectionPool`: merge and checks on [`keepwarm::PoolOptions`] |
+//! | `proxy.rs` | `PROXY_URL`, a provider's `proxy`, the proxy environment |
+//! | `tls.rs` | a provider's `tls.ca_file`, `SSL_CERT_FILE`, PEM roots |
+//! | `env.rs` | `$VAR` expansion |
+//! | `redact.rs` | the effective config as JSON, secrets masked |
 
+mod de;
 mod env;
 mod parse;
 mod pool;
 mod proxy;
+mod raw;
 mod redact;
 pub mod scenarios;
 pub mod tls;
 pub mod transformers;
+mod values;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -287,23 +303,84 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A rejected config: every error found, in document order (never
+/// empty), and the warnings found along the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// The errors; the first is what [`parse`] and [`load`] return.
+    pub errors: Vec<ConfigError>,
+    /// Keys that were ignored, as in [`Loaded::warnings`].
+    pub warnings: Vec<String>,
+}
+
+impl Rejected {
+    /// The first error.
+    pub fn into_first(self) -> ConfigError {
+        let mut errors = self.errors.into_iter();
+        errors.next().unwrap_or_else(|| ConfigError {
+            path: String::new(),
+            message: "the config was rejected".into(),
+        })
+    }
+}
+
+impl From<ConfigError> for Rejected {
+    fn from(e: ConfigError) -> Self {
+        Rejected {
+            errors: vec![e],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Rejected {
+    /// One error per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejected {}
+
 /// Parses config text into the config and its warnings. `env` looks up
 /// environment variables for `$VAR`/`${VAR}`; syntax errors are labelled
-/// `config`.
+/// `config`. The error is the first found ([`parse_all`] gives all).
 pub fn parse(
     text: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Config, Vec<String>), ConfigError> {
+    parse_all(text, env).map_err(Rejected::into_first)
+}
+
+/// [`parse`], rejecting with every error found.
+pub fn parse_all(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Vec<String>), Rejected> {
     parse::document(text, "config", env)
 }
 
 /// With `path`, reads and parses that file (a missing file is an error
 /// naming it). Without, reads `./config.json` if it exists, else
-/// [`from_env`].
+/// [`from_env`]. The error is the first found ([`load_all`] gives all).
 pub fn load(
     path: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, ConfigError> {
+    load_all(path, env).map_err(Rejected::into_first)
+}
+
+/// [`load`], rejecting with every error found (what `check-config` prints).
+pub fn load_all(
+    path: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Loaded, Rejected> {
     let path = match path {
         Some(p) => p.to_path_buf(),
         None if Path::new("config.json").is_file() => PathBuf::from("config.json"),
@@ -319,7 +396,7 @@ pub fn load(
     };
     let name = path.display().to_string();
     let text = std::fs::read_to_string(&path)
-        .map_err(|e| parse::err(&name, format!("cannot read the config file: {e}")))?;
+        .map_err(|e| values::err(&name, format!("cannot read the config file: {e}")))?;
     let (config, warnings) = parse::document(&text, &name, env)?;
     Ok(Loaded {
         config,
@@ -342,9 +419,9 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
     if let Some(p) = var("PORT") {
         let msg = format!(
             "expected an integer from 1 to 65535, got {}",
-            parse::quoted(&p)
+            values::quoted(&p)
         );
-        c.port = parse::port(&p).ok_or_else(|| parse::err("PORT", msg))?;
+        c.port = values::port(&p).ok_or_else(|| values::err("PORT", msg))?;
     }
     c.api_key = var("APIKEY").map(Secret::new);
     let known = [
@@ -371,9 +448,9 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigEr
         let url = format!("{}{suffix}", base.trim_end_matches('/'));
         let msg = format!(
             "expected an absolute http(s) URL, got {}",
-            parse::quoted(&base)
+            values::quoted(&base)
         );
-        let api_base_url = parse::http_url(&url).ok_or_else(|| parse::err(&base_var, msg))?;
+        let api_base_url = values::http_url(&url).ok_or_else(|| values::err(&base_var, msg))?;
         let (name, api_key, models) = (name.to_owned(), Secret::new(key), Vec::new());
         let resilience = crate::resilience::config::ProviderResilience {
             keys: vec![api_key.clone()],

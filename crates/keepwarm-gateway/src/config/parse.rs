@@ -1,217 +1,25 @@
-//! Walking the config JSON: every value keeps its path (`Providers[1].name`)
-//! for error messages, typed getters check it, and keys nobody read become
-//! unknown-key warnings.
+//! From the raw structs of [`raw`](super::raw) to [`Config`]: `$VAR`
+//! expansion, defaults, and the checks across keys (unique provider names,
+//! targets that name a provider, pool limits), collecting every error
+//! found rather than stopping at the first.
 
-use std::time::Duration;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use serde_json::{Map, Value};
+use crate::resilience::config::{self as resilience, ProviderResilience, RetrySettings};
 
-use crate::resilience::config::{self as resilience, ProviderResilience};
-
+use super::de::{child, Diag, Failed, Lazy, List};
+use super::raw::{self, Top};
+use super::tls::ProviderTls;
+use super::values::{err, http_url, port, quoted, show, Port, Text};
 use super::{
-    env, pool, ApiKind, Config, ConfigError, HealthThresholds, ProviderConfig, RouteTarget, Secret,
+    env, pool, ApiKind, Config, ConfigError, ProviderConfig, Rejected, RouteTarget, Secret,
 };
 
 /// Looks up an environment variable.
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-/// Longest accepted duration: 365 days, in milliseconds.
-const MAX_MS: u64 = 365 * 24 * 3600 * 1000;
-
-/// claude-code-router keys keepwarm does not use, per object.
-const TOP_UNSUPPORTED: &str = "LOG transformers StatusLine NON_INTERACTIVE_MODE CUSTOM_ROUTER_PATH";
-const ROUTER_UNSUPPORTED: &str = "";
-
-pub(crate) fn err(path: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        path: path.to_owned(),
-        message: message.into(),
-    }
-}
-
-/// A short rendering of a JSON value for "got …" in messages.
-fn show(v: &Value) -> String {
-    match v {
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-        Value::String(s) => quoted(s),
-        other => other.to_string(),
-    }
-}
-
-/// `s` as a JSON string, cut at 80 characters.
-pub(crate) fn quoted(s: &str) -> String {
-    let cut: String = s.chars().take(80).collect();
-    let more = if cut.len() < s.len() { "…" } else { "" };
-    format!("{}{more}", Value::String(cut))
-}
-
-/// An absolute `http` or `https` URL with a host.
-pub(crate) fn http_url(s: &str) -> Option<http::Uri> {
-    let uri: http::Uri = s.parse().ok()?;
-    let scheme = matches!(uri.scheme_str(), Some("http" | "https"));
-    (scheme && uri.host().is_some_and(|h| !h.is_empty())).then_some(uri)
-}
-
-/// A TCP port 1–65535 from a number or a numeric string.
-pub(crate) fn port(s: &str) -> Option<u16> {
-    s.trim().parse().ok().filter(|&p| p != 0)
-}
-
-/// One value and where it was found.
-pub(crate) struct Field<'a> {
-    pub(crate) path: String,
-    pub(crate) value: &'a Value,
-}
-
-impl Field<'_> {
-    pub(crate) fn fail(&self, expected: &str) -> ConfigError {
-        err(&self.path, format!("{expected}, got {}", show(self.value)))
-    }
-
-    /// A string with `$VAR`/`${VAR}` expanded.
-    pub(crate) fn string(&self, env: Env<'_>) -> Result<String, ConfigError> {
-        let Value::String(s) = self.value else {
-            return Err(self.fail("expected a string"));
-        };
-        env::expand(s, env)
-            .map_err(|var| err(&self.path, format!("environment variable {var} is not set")))
-    }
-
-    pub(crate) fn boolean(&self) -> Result<bool, ConfigError> {
-        self.value
-            .as_bool()
-            .ok_or_else(|| self.fail("expected true or false"))
-    }
-
-    /// A non-negative integer; at least 1 when `positive`.
-    pub(crate) fn int(&self, positive: bool) -> Result<u64, ConfigError> {
-        let (min, what) = match positive {
-            true => (1, "expected a positive integer"),
-            false => (0, "expected a non-negative integer"),
-        };
-        let n = self.value.as_u64().filter(|&n| n >= min);
-        n.ok_or_else(|| self.fail(what))
-    }
-
-    /// A positive integer that fits in 32 bits (e.g. a stream count).
-    pub(crate) fn u32_positive(&self) -> Result<u32, ConfigError> {
-        let n = self.int(true)?;
-        u32::try_from(n).map_err(|_| err(&self.path, format!("{n} is above {}", u32::MAX)))
-    }
-
-    pub(crate) fn size(&self, positive: bool) -> Result<usize, ConfigError> {
-        let n = self.int(positive)?;
-        usize::try_from(n).map_err(|_| err(&self.path, format!("{n} is too large")))
-    }
-
-    /// A positive number of milliseconds, at most 365 days.
-    pub(crate) fn millis(&self) -> Result<Duration, ConfigError> {
-        let n = self.value.as_u64().filter(|&n| n > 0);
-        let n = n.ok_or_else(|| self.fail("expected a positive integer (milliseconds)"))?;
-        if n > MAX_MS {
-            return Err(err(
-                &self.path,
-                format!("{n} ms is above {MAX_MS} (365 days)"),
-            ));
-        }
-        Ok(Duration::from_millis(n))
-    }
-
-    /// `null` as `None`, anything else through `get`.
-    pub(crate) fn nullable<T>(
-        &self,
-        get: impl FnOnce(&Self) -> Result<T, ConfigError>,
-    ) -> Result<Option<T>, ConfigError> {
-        match self.value {
-            Value::Null => Ok(None),
-            _ => get(self).map(Some),
-        }
-    }
-}
-
-/// Sets `slot` from `f` when the key was written.
-pub(crate) fn set<'a, T>(
-    slot: &mut T,
-    f: Option<Field<'a>>,
-    get: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
-) -> Result<(), ConfigError> {
-    if let Some(f) = f {
-        *slot = get(&f)?;
-    }
-    Ok(())
-}
-
-/// A JSON object being read; remembers which keys were used.
-pub(crate) struct Obj<'a> {
-    path: String,
-    map: &'a Map<String, Value>,
-    seen: Vec<&'static str>,
-    all_seen: bool,
-}
-
-impl<'a> Obj<'a> {
-    pub(crate) fn new(field: Field<'a>) -> Result<Self, ConfigError> {
-        match field.value {
-            Value::Object(map) => Ok(Obj {
-                path: field.path,
-                map,
-                seen: Vec::new(),
-                all_seen: false,
-            }),
-            _ => Err(field.fail("expected an object")),
-        }
-    }
-
-    /// This object's own path.
-    pub(crate) fn path_of(&self) -> String {
-        self.path.clone()
-    }
-
-    pub(crate) fn child(&self, key: &str) -> String {
-        match self.path.is_empty() {
-            true => key.to_owned(),
-            false => format!("{}.{key}", self.path),
-        }
-    }
-
-    /// The value at `key`, marked as used; `None` when absent.
-    pub(crate) fn get(&mut self, key: &'static str) -> Option<Field<'a>> {
-        self.seen.push(key);
-        let value = self.map.get(key)?;
-        Some(Field {
-            path: self.child(key),
-            value,
-        })
-    }
-
-    pub(crate) fn required(&mut self, key: &'static str) -> Result<Field<'a>, ConfigError> {
-        self.get(key)
-            .ok_or_else(|| err(&self.child(key), "missing (required)"))
-    }
-
-    /// Every entry, all marked as used.
-    pub(crate) fn entries(&mut self) -> impl Iterator<Item = (&'a String, &'a Value)> {
-        self.all_seen = true;
-        self.map.iter()
-    }
-
-    /// Warns about every key not read; those in `unsupported` (separated
-    /// by spaces) are known claude-code-router keys keepwarm does not use.
-    pub(crate) fn finish(self, warnings: &mut Vec<String>, unsupported: &str) {
-        let unread = self
-            .map
-            .keys()
-            .filter(|k| !self.all_seen && !self.seen.contains(&k.as_str()));
-        for key in unread {
-            let path = self.child(key);
-            warnings.push(match unsupported.split_whitespace().any(|u| u == key) {
-                true => format!("{path}: not supported by keepwarm (ignored)"),
-                false => format!("unknown key {path} (ignored)"),
-            });
-        }
-    }
-}
+const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
 fn syntax_error(name: &str, e: &serde_json::Error) -> ConfigError {
     let full = e.to_string();
@@ -224,289 +32,410 @@ fn syntax_error(name: &str, e: &serde_json::Error) -> ConfigError {
 }
 
 /// Parses a whole config document; `name` labels JSON syntax errors.
+/// `Err` holds every error found, in document order.
 pub(crate) fn document(
     text: &str,
     name: &str,
     env: Env<'_>,
-) -> Result<(Config, Vec<String>), ConfigError> {
+) -> Result<(Config, Vec<String>), Rejected> {
     let root: Value = serde_json::from_str(text).map_err(|e| syntax_error(name, &e))?;
     if !root.is_object() {
         let msg = format!(
             "expected a JSON object at the top level, got {}",
             show(&root)
         );
-        return Err(err(name, msg));
+        return Err(err(name, msg).into());
     }
-    let (mut w, mut c) = (Vec::new(), Config::default());
+    let mut r = Reader {
+        d: Diag::default(),
+        env,
+    };
+    let mut c = Config::default();
     c.ssl_cert_file = env("SSL_CERT_FILE")
         .filter(|v| !v.is_empty())
         .map(Into::into);
-    let mut top = Obj::new(Field {
-        path: String::new(),
-        value: &root,
-    })?;
-    if let Some(f) = top.get("HOST") {
-        c.host = f.string(env)?;
-        if c.host.is_empty() {
-            return Err(f.fail("expected a host name or address"));
+    // Every key of `Top` is lazy: reading it cannot fail.
+    if let Ok(top) = r.d.value::<Top>(&root, "") {
+        r.config(&top, &mut c);
+    }
+    let Diag { errors, warnings } = r.d;
+    match errors.is_empty() {
+        true => Ok((c, warnings)),
+        false => Err(Rejected { errors, warnings }),
+    }
+}
+
+/// Reads raw values into a config, recording errors and warnings.
+struct Reader<'a> {
+    d: Diag,
+    env: Env<'a>,
+}
+
+impl Reader<'_> {
+    /// `s` (found at `path`) with `$VAR`/`${VAR}` expanded.
+    fn expand(&mut self, s: &str, path: &str) -> Result<String, Failed> {
+        env::expand(s, self.env).map_err(|var| {
+            self.d
+                .fail(path, format!("environment variable {var} is not set"))
+        })
+    }
+
+    /// A string at `path`, expanded; `Ok(None)` when absent.
+    fn text(&mut self, lazy: &Lazy<Text>, path: &str) -> Result<Option<String>, Failed> {
+        match self.d.read(lazy, path)? {
+            None => Ok(None),
+            Some(Text(s)) => self.expand(&s, path).map(Some),
         }
     }
-    if let Some(f) = top.get("PORT") {
-        let (text, shown) = match f.value {
-            Value::Number(n) => (n.to_string(), n.to_string()),
-            Value::String(_) => f.string(env).map(|s| (s.clone(), quoted(&s)))?,
-            other => (String::new(), show(other)),
-        };
-        let msg = format!("expected an integer from 1 to 65535, got {shown}");
-        c.port = port(&text).ok_or_else(|| err(&f.path, msg))?;
-    }
-    if let Some(f) = top.get("APIKEY") {
-        let key = f.nullable(|f| f.string(env))?;
-        c.api_key = key.filter(|k| !k.is_empty()).map(Secret::new);
-    }
-    if let Some(f) = top.get("LOG_LEVEL") {
-        let level = f.string(env)?.to_ascii_lowercase();
-        if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
-            return Err(f.fail("expected one of error, warn, info, debug, trace"));
-        }
-        c.log_level = level;
-    }
-    set(&mut c.api_timeout, top.get("API_TIMEOUT_MS"), Field::millis)?;
-    set(&mut c.body_limit, top.get("BODY_LIMIT_BYTES"), |f| {
-        f.size(true)
-    })?;
-    set(
-        &mut c.shutdown_timeout,
-        top.get("SHUTDOWN_TIMEOUT_MS"),
-        Field::millis,
-    )?;
-    set(
-        &mut c.header_read_timeout,
-        top.get("HEADER_READ_TIMEOUT_MS"),
-        Field::millis,
-    )?;
-    set(
-        &mut c.body_read_timeout,
-        top.get("BODY_READ_TIMEOUT_MS"),
-        Field::millis,
-    )?;
-    set(
-        &mut c.stats_interval,
-        top.get("STATS_INTERVAL_MS"),
-        Field::millis,
-    )?;
-    if let Some(f) = top.get("HealthThresholds") {
-        c.health = health(f, &mut w)?;
-    }
-    let r = &mut c.resilience;
-    if let Some(f) = top.get("ApiKeyPool") {
-        let (s, more) = resilience::key_pool::parse(f.value, &f.path)?;
-        (r.key_pool, w) = (s, [w, more].concat());
-    }
-    if let Some(f) = top.get("Retry") {
-        let (s, more) = resilience::retry::parse(f.value, &f.path, r.retry)?;
-        (r.retry, w) = (s, [w, more].concat());
-    }
-    if let Some(f) = top.get("CircuitBreaker") {
-        let (s, more) = resilience::breaker::parse(f.value, &f.path)?;
-        (r.breaker, w) = (s, [w, more].concat());
-    }
-    if let Some(f) = top.get("Providers") {
-        c.providers = providers(&f, env, c.resilience.retry, &mut w)?;
-    }
-    if let Some(f) = top.get("fallback") {
-        let names: Vec<&str> = c.providers.iter().map(|p| p.name.as_str()).collect();
-        c.resilience.fallback = resilience::fallback::parse(f.value, &f.path, &names)?;
-    }
-    let pooled = c.resilience.key_pool.enabled;
-    for (i, p) in c.providers.iter().enumerate() {
-        if !pooled && p.resilience.keys.len() > 1 {
-            w.push(format!(
-                "Providers[{i}].api_keys: ApiKeyPool.enabled is false, so only the first key is used"
-            ));
+
+    /// A string or `null` at `path`, expanded; `Ok(None)` when absent or
+    /// `null`.
+    fn nullable_text(
+        &mut self,
+        lazy: &Lazy<Option<Text>>,
+        path: &str,
+    ) -> Result<Option<String>, Failed> {
+        match self.d.read(lazy, path)? {
+            Some(Some(Text(s))) => self.expand(&s, path).map(Some),
+            _ => Ok(None),
         }
     }
-    if let Some(f) = top.get("Router") {
-        let (section, warnings) = super::scenarios::parse(f.value, &f.path)?;
-        for (key, t) in section.targets() {
-            if c.provider(&t.provider).is_none() {
-                let msg = format!("unknown provider {}", quoted(&t.provider));
-                return Err(err(&format!("{}.{key}", f.path), msg));
+
+    /// A string at `path` that must be written.
+    fn required(&mut self, lazy: &Lazy<Text>, path: &str) -> Result<String, Failed> {
+        self.text(lazy, path)?
+            .ok_or_else(|| self.d.fail(path, "missing (required)"))
+    }
+
+    /// Sets `slot` to `f` of the value at `path`, when it is written and good.
+    fn set<T: DeserializeOwned, V>(
+        &mut self,
+        lazy: &Lazy<T>,
+        path: &str,
+        slot: &mut V,
+        f: impl FnOnce(T) -> V,
+    ) {
+        if let Ok(Some(v)) = self.d.read(lazy, path) {
+            *slot = f(v);
+        }
+    }
+
+    fn config(&mut self, t: &Top, c: &mut Config) {
+        self.server(t, c);
+        if let Ok(Some(h)) = self.d.object(&t.health, "HealthThresholds") {
+            let h0 = &mut c.health;
+            h0.reuse_rate_below = h.reuse_rate_below.map_or(h0.reuse_rate_below, |p| p.0);
+            h0.min_requests = h.min_requests.map_or(h0.min_requests, |n| n.0);
+            h0.idle_above = h.idle_above.map_or(h0.idle_above, |n| n.0);
+            h0.connection_age_below =
+                (h.connection_age_below_ms).map_or(h0.connection_age_below, |m| m.0);
+            h0.min_closed = h.min_closed_connections.map_or(h0.min_closed, |n| n.0);
+        }
+        let res = &mut c.resilience;
+        if let Some(v) = t.key_pool.raw() {
+            if let Ok(s) = self.d.section(resilience::key_pool::parse(v, "ApiKeyPool")) {
+                res.key_pool = s;
             }
         }
-        c.router = section;
-        w.extend(warnings);
-        c.router_default = router(f, &c.providers, env, &mut w)?;
+        if let Some(v) = t.retry.raw() {
+            if let Ok(s) = self
+                .d
+                .section(resilience::retry::parse(v, "Retry", res.retry))
+            {
+                res.retry = s;
+            }
+        }
+        if let Some(v) = t.breaker.raw() {
+            if let Ok(s) = self
+                .d
+                .section(resilience::breaker::parse(v, "CircuitBreaker"))
+            {
+                res.breaker = s;
+            }
+        }
+        // Every name written, valid provider or not: a reference to a
+        // provider that failed its own checks is not a second error.
+        let mut names = Vec::new();
+        c.providers = self.providers(&t.providers, c.resilience.retry, &mut names);
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        if let Some(v) = t.fallback.raw() {
+            let f = resilience::fallback::parse(v, "fallback", &refs);
+            if let Ok(f) = self.d.check(f) {
+                c.resilience.fallback = f;
+            }
+        }
+        if !c.resilience.key_pool.enabled {
+            for (i, p) in c.providers.iter().enumerate() {
+                if p.resilience.keys.len() > 1 {
+                    self.d.warnings.push(format!(
+                        "Providers[{i}].api_keys: ApiKeyPool.enabled is false, so only the first key is used"
+                    ));
+                }
+            }
+        }
+        self.router(&t.router, &names, c);
+        c.pool = pool::section(&t.pool, &c.providers, &names, &mut self.d);
+        if let Ok(url) = self.nullable_text(&t.proxy_url, "PROXY_URL") {
+            let section = super::proxy::section(url.as_deref(), "PROXY_URL", self.env);
+            if let Ok(section) = self.d.check(section) {
+                c.proxy = section;
+            }
+        }
     }
-    c.pool = pool::section(top.get("HttpConnectionPool"), &c.providers, &mut w)?;
-    c.proxy = super::proxy::section(top.get("PROXY_URL"), env)?;
-    top.finish(&mut w, TOP_UNSUPPORTED);
-    Ok((c, w))
-}
 
-fn health(f: Field<'_>, w: &mut Vec<String>) -> Result<HealthThresholds, ConfigError> {
-    let mut h = HealthThresholds::default();
-    let mut o = Obj::new(f)?;
-    if let Some(f) = o.get("reuseRateBelow") {
-        h.reuse_rate_below = match f.value.as_f64() {
-            Some(v) if (0.0..=100.0).contains(&v) => v,
-            _ => return Err(f.fail("expected a percentage from 0 to 100")),
+    /// The listener, the client key, the log level and the timers.
+    fn server(&mut self, t: &Top, c: &mut Config) {
+        if let Ok(Some(host)) = self.text(&t.host, "HOST") {
+            match host.is_empty() {
+                true => drop(
+                    self.d
+                        .fail("HOST", "expected a host name or address, got \"\""),
+                ),
+                false => c.host = host,
+            }
+        }
+        let port_text = match self.d.read(&t.port, "PORT") {
+            Ok(Some(Port::Number(p))) => {
+                c.port = p;
+                None
+            }
+            Ok(Some(Port::Text(s))) => self.expand(&s, "PORT").ok(),
+            _ => None,
         };
+        if let Some(s) = port_text {
+            match port(&s) {
+                Some(p) => c.port = p,
+                None => {
+                    let msg = format!("expected an integer from 1 to 65535, got {}", quoted(&s));
+                    self.d.fail("PORT", msg);
+                }
+            }
+        }
+        if let Ok(Some(key)) = self.nullable_text(&t.api_key, "APIKEY") {
+            c.api_key = (!key.is_empty()).then(|| Secret::new(key));
+        }
+        if let Ok(Some(level)) = self.text(&t.log_level, "LOG_LEVEL") {
+            let lower = level.to_ascii_lowercase();
+            match LOG_LEVELS.contains(&lower.as_str()) {
+                true => c.log_level = lower,
+                false => {
+                    let msg = format!(
+                        "expected one of {}, got {}",
+                        LOG_LEVELS.join(", "),
+                        quoted(&level)
+                    );
+                    self.d.fail("LOG_LEVEL", msg);
+                }
+            }
+        }
+        self.set(&t.api_timeout, "API_TIMEOUT_MS", &mut c.api_timeout, |m| {
+            m.0
+        });
+        self.set(&t.body_limit, "BODY_LIMIT_BYTES", &mut c.body_limit, |n| {
+            n.0
+        });
+        self.set(
+            &t.shutdown_timeout,
+            "SHUTDOWN_TIMEOUT_MS",
+            &mut c.shutdown_timeout,
+            |m| m.0,
+        );
+        self.set(
+            &t.header_read_timeout,
+            "HEADER_READ_TIMEOUT_MS",
+            &mut c.header_read_timeout,
+            |m| m.0,
+        );
+        self.set(
+            &t.body_read_timeout,
+            "BODY_READ_TIMEOUT_MS",
+            &mut c.body_read_timeout,
+            |m| m.0,
+        );
+        self.set(
+            &t.stats_interval,
+            "STATS_INTERVAL_MS",
+            &mut c.stats_interval,
+            |m| m.0,
+        );
     }
-    set(&mut h.min_requests, o.get("minRequests"), |f| f.int(false))?;
-    set(&mut h.idle_above, o.get("idleAbove"), |f| f.size(false))?;
-    set(
-        &mut h.connection_age_below,
-        o.get("connectionAgeBelowMs"),
-        Field::millis,
-    )?;
-    set(&mut h.min_closed, o.get("minClosedConnections"), |f| {
-        f.int(false)
-    })?;
-    o.finish(w, "");
-    Ok(h)
-}
 
-fn providers(
-    f: &Field<'_>,
-    env: Env<'_>,
-    retry: resilience::RetrySettings,
-    w: &mut Vec<String>,
-) -> Result<Vec<ProviderConfig>, ConfigError> {
-    let Value::Array(items) = f.value else {
-        return Err(f.fail("expected an array of providers"));
-    };
-    let mut out: Vec<ProviderConfig> = Vec::new();
-    for (i, value) in items.iter().enumerate() {
-        let path = format!("{}[{i}]", f.path);
-        let mut o = Obj::new(Field { path, value })?;
-        let name_f = o.required("name")?;
-        let name = name_f.string(env)?;
-        if name.is_empty() || name.contains(',') {
-            return Err(name_f.fail("expected a non-empty name without ','"));
+    /// `Providers`: the valid ones; every name read goes into `names`.
+    fn providers(
+        &mut self,
+        lazy: &Lazy<List<Lazy<raw::Provider>>>,
+        retry: RetrySettings,
+        names: &mut Vec<String>,
+    ) -> Vec<ProviderConfig> {
+        let mut out = Vec::new();
+        match lazy.raw() {
+            None => return out,
+            Some(v) if !v.is_array() => {
+                let msg = format!("expected an array of providers, got {}", show(v));
+                self.d.fail("Providers", msg);
+                return out;
+            }
+            Some(_) => {}
         }
-        if out.iter().any(|p| p.name.eq_ignore_ascii_case(&name)) {
-            let msg = format!(
-                "duplicate provider name {} (names are case-insensitive)",
-                quoted(&name)
-            );
-            return Err(err(&name_f.path, msg));
+        let Ok(Some(List(items))) = self.d.read(lazy, "Providers") else {
+            return out;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("Providers[{i}]");
+            if let Ok(Some(raw)) = self.d.object(item, &path) {
+                out.extend(self.provider(&raw, &path, retry, names));
+            }
         }
-        let url_f = o.required("api_base_url")?;
-        let url = url_f.string(env)?;
-        let api_base_url = http_url(&url).ok_or_else(|| {
-            let msg = format!("expected an absolute http(s) URL, got {}", quoted(&url));
-            err(&url_f.path, msg)
-        })?;
-        let (key_f, keys_f) = (o.get("api_key"), o.get("api_keys"));
+        out
+    }
+
+    /// One provider at `path`; `None` when any of it is bad (each bad
+    /// value is recorded).
+    fn provider(
+        &mut self,
+        p: &raw::Provider,
+        path: &str,
+        retry: RetrySettings,
+        names: &mut Vec<String>,
+    ) -> Option<ProviderConfig> {
+        let at = |key: &str| child(path, key);
+        let name = self.required(&p.name, &at("name")).and_then(|name| {
+            if name.is_empty() || name.contains(',') {
+                let msg = format!(
+                    "expected a non-empty name without ',', got {}",
+                    quoted(&name)
+                );
+                return Err(self.d.fail(&at("name"), msg));
+            }
+            if names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                let msg = format!(
+                    "duplicate provider name {} (names are case-insensitive)",
+                    quoted(&name)
+                );
+                return Err(self.d.fail(&at("name"), msg));
+            }
+            names.push(name.clone());
+            Ok(name)
+        });
+        let url = self
+            .required(&p.api_base_url, &at("api_base_url"))
+            .and_then(|url| {
+                http_url(&url).ok_or_else(|| {
+                    let msg = format!("expected an absolute http(s) URL, got {}", quoted(&url));
+                    self.d.fail(&at("api_base_url"), msg)
+                })
+            });
+        let env = self.env;
         let expand = |s: &str| env::expand(s, env);
-        let keys = resilience::key_pool::provider_keys(
-            key_f.as_ref().map(|f| f.value),
-            keys_f.as_ref().map(|f| f.value),
-            &o.path_of(),
-            &expand,
-        )?;
-        let retry = match o.get("retry") {
-            None => None,
-            Some(f) => {
-                let (s, more) = resilience::retry::parse(f.value, &f.path, retry)?;
-                w.extend(more);
-                Some(s)
+        let keys =
+            resilience::key_pool::provider_keys(p.api_key.raw(), p.api_keys.raw(), path, &expand);
+        let keys = self.d.check(keys);
+        let retry = match p.retry.raw() {
+            None => Ok(None),
+            Some(v) => (self.d)
+                .section(resilience::retry::parse(v, &at("retry"), retry))
+                .map(Some),
+        };
+        let models = match self.d.read(&p.models, &at("models")) {
+            Ok(None) => Ok(Vec::new()),
+            Ok(Some(List(models))) => {
+                let all: Vec<_> = (models.iter().enumerate())
+                    .map(|(j, Text(m))| self.expand(m, &format!("{}[{j}]", at("models"))))
+                    .collect();
+                all.into_iter().collect()
             }
+            Err(f) => Err(f),
         };
-        let models = match o.get("models") {
-            None => Vec::new(),
-            Some(m) => match m.value {
-                Value::Array(items) => (items.iter().enumerate())
-                    .map(|(j, value)| {
-                        Field {
-                            path: format!("{}[{j}]", m.path),
-                            value,
-                        }
-                        .string(env)
-                    })
-                    .collect::<Result<_, _>>()?,
-                _ => return Err(m.fail("expected an array of model names")),
+        let api = match self.text(&p.api, &at("api")) {
+            Ok(None) => Ok(None),
+            Ok(Some(a)) => match a.as_str() {
+                "anthropic" => Ok(Some(ApiKind::Anthropic)),
+                "openai" => Ok(Some(ApiKind::OpenAi)),
+                _ => {
+                    let msg = format!("expected \"anthropic\" or \"openai\", got {}", quoted(&a));
+                    Err(self.d.fail(&at("api"), msg))
+                }
             },
+            Err(f) => Err(f),
         };
-        let api = match o.get("api") {
-            None => ApiKind::from_endpoint(&api_base_url),
-            Some(a) => match a.string(env)?.as_str() {
-                "anthropic" => ApiKind::Anthropic,
-                "openai" => ApiKind::OpenAi,
-                _ => return Err(a.fail("expected \"anthropic\" or \"openai\"")),
-            },
+        let transformer = match p.transformer.raw() {
+            None => Ok(Default::default()),
+            Some(v) => (self.d).section(super::transformers::parse(v, &at("transformer"))),
         };
-        let transformer = match o.get("transformer") {
-            None => Default::default(),
-            Some(t) => {
-                let (section, warnings) = super::transformers::parse(t.value, &t.path)?;
-                w.extend(warnings);
-                section
-            }
+        let proxy = match p.proxy.raw() {
+            None => Ok(keepwarm::ProxyChoice::Inherit),
+            Some(_) => self.nullable_text(&p.proxy, &at("proxy")).and_then(|url| {
+                (self.d).check(super::proxy::provider(url.as_deref(), &at("proxy")))
+            }),
         };
-        let proxy = match o.get("proxy") {
-            None => keepwarm::ProxyChoice::Inherit,
-            Some(f) => super::proxy::provider(&f, env)?,
-        };
-        let tls = match o.get("tls") {
-            Some(t) => super::tls::parse(t, env, w)?,
-            None => Default::default(),
-        };
-        o.finish(w, "");
-        let api_key = keys[0].clone();
-        let resilience = ProviderResilience { keys, retry };
-        out.push(ProviderConfig {
+        let tls = self.tls(&p.tls, &at("tls"));
+        let (name, api_base_url, keys) = (name.ok()?, url.ok()?, keys.ok()?);
+        let (retry, models, api, transformer) =
+            (retry.ok()?, models.ok()?, api.ok()?, transformer.ok()?);
+        let (proxy, tls) = (proxy.ok()?, tls.ok()?);
+        Some(ProviderConfig {
+            api: api.unwrap_or_else(|| ApiKind::from_endpoint(&api_base_url)),
             name,
             api_base_url,
-            api_key,
+            api_key: keys[0].clone(),
             models,
-            api,
             transformer,
-            resilience,
+            resilience: ProviderResilience { keys, retry },
             proxy,
             tls,
-        });
+        })
     }
-    Ok(out)
-}
 
-fn router(
-    f: Field<'_>,
-    providers: &[ProviderConfig],
-    env: Env<'_>,
-    w: &mut Vec<String>,
-) -> Result<Option<RouteTarget>, ConfigError> {
-    let mut o = Obj::new(f)?;
-    o.entries().for_each(drop); // every key was read by the scenarios section
-    let mut target = None;
-    if let Some(d) = o.get("default") {
-        let s = d.string(env)?;
-        let t = RouteTarget::parse(&s).ok_or_else(|| {
-            err(
-                &d.path,
-                format!("expected \"provider,model\", got {}", quoted(&s)),
-            )
-        })?;
-        let p = providers
-            .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(&t.provider));
-        let p =
-            p.ok_or_else(|| err(&d.path, format!("unknown provider {}", quoted(&t.provider))))?;
-        target = Some(RouteTarget {
-            provider: p.name.clone(),
-            model: t.model,
-        });
+    /// A provider's `tls` at `path` [none].
+    fn tls(&mut self, lazy: &Lazy<raw::Tls>, path: &str) -> Result<ProviderTls, Failed> {
+        let Some(raw::Tls { ca_file }) = self.d.object(lazy, path)? else {
+            return Ok(ProviderTls::default());
+        };
+        let Some(Text(written)) = ca_file else {
+            return Ok(ProviderTls::default());
+        };
+        let at = child(path, "ca_file");
+        let file = self.expand(&written, &at)?;
+        let ca_file = self.d.check(super::tls::ca_file(file, &written, &at))?;
+        Ok(ProviderTls {
+            ca_file: Some(ca_file),
+        })
     }
-    o.finish(w, ROUTER_UNSUPPORTED);
-    Ok(target)
+
+    /// `Router`: the scenario targets, each naming a provider in `names`.
+    fn router(&mut self, lazy: &Lazy<Value>, names: &[String], c: &mut Config) {
+        let Some(v) = lazy.raw() else { return };
+        if !v.is_object() {
+            self.d
+                .fail("Router", format!("expected an object, got {}", show(v)));
+            return;
+        }
+        let Ok(section) = self.d.section(super::scenarios::parse(v, "Router")) else {
+            return;
+        };
+        for (key, t) in section.targets() {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&t.provider)) {
+                let msg = format!("unknown provider {}", quoted(&t.provider));
+                self.d.fail(&child("Router", key), msg);
+            }
+        }
+        // `Router.default` names its provider as written in `Providers`.
+        c.router_default = section.default.as_ref().and_then(|t| {
+            let p = c.provider(&t.provider)?;
+            Some(RouteTarget {
+                provider: p.name.clone(),
+                model: t.model.clone(),
+            })
+        });
+        c.router = section;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use crate::config::{parse, tests::env_of, ApiKind, Config, PoolSettings};
+    use crate::config::{parse, parse_all, tests::env_of, ApiKind, Config, PoolSettings};
 
     const EXAMPLE: &str = r#"{
       "HOST": "127.0.0.1", "PORT": 3456, "APIKEY": "$GATEWAY_KEY", "LOG_LEVEL": "info", "API_TIMEOUT_MS": 600000,
@@ -695,6 +624,84 @@ mod tests {
             "unknown key Providers[0].modles (ignored)",
             "unknown key Router.thinc (ignored)",
         ]);
+    }
+
+    #[test]
+    fn every_error_is_reported_not_only_the_first() {
+        let text = r#"{"PORT": 0, "LOG_LEVEL": "loud", "API_TIMEOUT_MS": -1,
+            "HealthThresholds": {"idleAbove": "many"},
+            "Retry": {"attempts": 99},
+            "Providers": [
+              {"name": "a,b", "api_base_url": "ftp://x", "api_key": "$NOPE", "models": [1]},
+              {"name": "ok", "api_base_url": "http://ok", "api_key": "k", "api": "gemini",
+               "proxy": "socks5://u:s3cret@p:1", "tls": {"ca_file": ""}},
+              "not a provider"
+            ],
+            "Router": {"default": "ok,m", "think": "ghost,m"},
+            "HttpConnectionPool": {"enabled": 1, "global": {"maxSockets": 0},
+              "providers": {"ok": {"timeout": 0}, "x": {"protocol": "h3"},
+                            "y": {"maxConcurrentStreams": 5000000000}}},
+            "PROXY_URL": 1}"#;
+        let rejected = parse_all(text, &keys()).unwrap_err();
+        let got: Vec<String> = rejected.errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(got, [
+            "PORT: expected an integer from 1 to 65535, got 0",
+            r#"LOG_LEVEL: expected one of error, warn, info, debug, trace, got "loud""#,
+            "API_TIMEOUT_MS: expected a positive integer (milliseconds), got -1",
+            r#"HealthThresholds.idleAbove: expected a non-negative integer, got "many""#,
+            "Retry.attempts: 99 is above the limit of 10 retries",
+            r#"Providers[0].name: expected a non-empty name without ',', got "a,b""#,
+            r#"Providers[0].api_base_url: expected an absolute http(s) URL, got "ftp://x""#,
+            "Providers[0].api_key: environment variable NOPE is not set",
+            "Providers[0].models[0]: expected a string, got 1",
+            r#"Providers[1].api: expected "anthropic" or "openai", got "gemini""#,
+            r#"Providers[1].proxy: expected an http:// proxy URL (or null), got "socks5://u:***@p:1": scheme `socks5://` is not supported (only http:// proxies are)"#,
+            r#"Providers[1].tls.ca_file: expected the path of a PEM file, got """#,
+            r#"Providers[2]: expected an object, got "not a provider""#,
+            r#"Router.think: unknown provider "ghost""#,
+            "HttpConnectionPool.enabled: expected true or false, got 1",
+            "HttpConnectionPool.global.maxSockets: expected a positive integer, got 0",
+            "HttpConnectionPool.providers.ok.timeout: expected a positive integer (milliseconds), got 0",
+            r#"HttpConnectionPool.providers.x.protocol: expected "auto", "http1" or "http2", got "h3""#,
+            "HttpConnectionPool.providers.y.maxConcurrentStreams: 5000000000 is above 4294967295",
+            "PROXY_URL: expected a string, got 1",
+        ]);
+        // `parse` (what `serve` and reload use) stops at the first.
+        assert_eq!(error(text), got[0]);
+    }
+
+    #[test]
+    fn a_bad_provider_is_one_error_not_a_cascade() {
+        // Its name was readable: routes, fallbacks and pool overrides that
+        // name it are no second error, and no "no provider named" warning.
+        let text = r#"{"Providers": [{"name": "a", "api_base_url": "nope", "api_key": "k"}],
+            "Router": {"default": "a,m"}, "fallback": {"default": ["a,n"]},
+            "HttpConnectionPool": {"providers": {"a": {"maxSockets": 2}}}}"#;
+        let rejected = parse_all(text, &keys()).unwrap_err();
+        assert_eq!(rejected.errors.len(), 1, "{rejected}");
+        assert_eq!(rejected.errors[0].path, "Providers[0].api_base_url");
+        assert!(rejected.warnings.is_empty(), "{:?}", rejected.warnings);
+    }
+
+    #[test]
+    fn unread_keys_are_warned_with_their_full_path() {
+        let text = r#"{"HealthThresholds": {"idleAbov": 1},
+            "Providers": [{"name": "a", "api_base_url": "http://a", "api_key": "k"},
+                          {"name": "b", "api_base_url": "http://b", "api_key": "k", "api_bse_url": "x"}],
+            "HttpConnectionPool": {"global": {"keepAliveMs": 1}, "providers": {"b": {"timout": 1}}},
+            "StatusLine": {"enabled": true}, "NON_INTERACTIVE_MODE": true}"#;
+        let (_, w) = parse(text, &keys()).unwrap();
+        assert_eq!(
+            w,
+            [
+                "StatusLine: not supported by keepwarm (ignored)",
+                "NON_INTERACTIVE_MODE: not supported by keepwarm (ignored)",
+                "unknown key HealthThresholds.idleAbov (ignored)",
+                "unknown key Providers[1].api_bse_url (ignored)",
+                "unknown key HttpConnectionPool.global.keepAliveMs (ignored)",
+                "unknown key HttpConnectionPool.providers.b.timout (ignored)",
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use keepwarm::{PoolOptions, Protocol};
 
-use super::parse::{err, set, Field, Obj};
+use super::de::{child, Diag, Entries, Lazy};
+use super::raw::{self, PoolBlock};
+use super::values::{err, Millis};
 use super::{ConfigError, ProviderConfig};
 
 /// One provider's resolved pool settings (keys of the seed's
@@ -55,22 +57,26 @@ pub struct PoolSettings {
 }
 
 impl Default for PoolSettings {
+    /// [`keepwarm::Profile::default`]: the pool's own defaults
+    /// ([`PoolOptions::default`]) and the client's timers.
     fn default() -> Self {
+        let p = keepwarm::Profile::default();
+        let o = p.pool;
         PoolSettings {
             enabled: true,
-            max_sockets: 50,
-            max_free_sockets: 10,
-            timeout: Duration::from_millis(30_000),
-            keep_alive: true,
-            keep_alive_msecs: Duration::from_millis(60_000),
-            free_socket_timeout: Duration::from_millis(15_000),
-            max_socket_lifetime: Some(Duration::from_millis(600_000)),
-            connect_timeout: Duration::from_millis(10_000),
-            acquire_timeout: Some(Duration::from_millis(30_000)),
-            max_requests_per_socket: None,
-            min_free_sockets: 0,
-            protocol: Protocol::Auto,
-            max_concurrent_streams: None,
+            max_sockets: o.max_sockets,
+            max_free_sockets: o.max_free_sockets,
+            timeout: p.timeout,
+            keep_alive: o.keep_alive,
+            keep_alive_msecs: p.keep_alive_msecs,
+            free_socket_timeout: o.free_socket_timeout,
+            max_socket_lifetime: o.max_socket_lifetime,
+            connect_timeout: p.connect_timeout,
+            acquire_timeout: o.acquire_timeout,
+            max_requests_per_socket: o.max_requests_per_socket,
+            min_free_sockets: o.min_free_sockets,
+            protocol: p.protocol,
+            max_concurrent_streams: p.max_concurrent_streams,
         }
     }
 }
@@ -151,185 +157,189 @@ struct Origins {
     min: Option<(u8, String)>,
 }
 
-/// Setting names, to point misplaced ones to where they belong.
-const KEYS: &str = "maxSockets maxFreeSockets timeout keepAlive keepAliveMsecs freeSocketTimeout \
-    maxSocketLifetime connectTimeout acquireTimeout maxRequestsPerSocket minFreeSockets maxIdleTotal \
-    protocol maxConcurrentStreams";
-
-/// Applies one pool block over `s`, recording where limits were written.
-fn apply(
-    o: &mut Obj<'_>,
-    depth: u8,
-    s: &mut PoolSettings,
-    at: &mut Origins,
-) -> Result<(), ConfigError> {
-    let limits = [
-        ("maxSockets", &mut s.max_sockets, &mut at.max),
-        ("maxFreeSockets", &mut s.max_free_sockets, &mut at.free),
-        ("minFreeSockets", &mut s.min_free_sockets, &mut at.min),
-    ];
-    for (key, slot, origin) in limits {
-        if let Some(f) = o.get(key) {
-            *slot = f.size(key == "maxSockets")?;
-            *origin = Some((depth, f.path));
+impl Origins {
+    /// The origin of limit `option` (`maxSockets`, `maxFreeSockets`,
+    /// `minFreeSockets`).
+    fn of(&self, option: &str) -> &Option<(u8, String)> {
+        match option {
+            "maxSockets" => &self.max,
+            "maxFreeSockets" => &self.free,
+            _ => &self.min,
         }
     }
-    let nullable_ms = |f: &Field<'_>| f.nullable(Field::millis);
-    set(&mut s.timeout, o.get("timeout"), Field::millis)?;
-    set(&mut s.keep_alive, o.get("keepAlive"), Field::boolean)?;
-    set(
-        &mut s.keep_alive_msecs,
-        o.get("keepAliveMsecs"),
-        Field::millis,
-    )?;
-    set(
-        &mut s.free_socket_timeout,
-        o.get("freeSocketTimeout"),
-        Field::millis,
-    )?;
-    set(
-        &mut s.max_socket_lifetime,
-        o.get("maxSocketLifetime"),
-        nullable_ms,
-    )?;
-    set(
-        &mut s.connect_timeout,
-        o.get("connectTimeout"),
-        Field::millis,
-    )?;
-    set(&mut s.acquire_timeout, o.get("acquireTimeout"), nullable_ms)?;
-    let per_socket = |f: &Field<'_>| f.nullable(|f| f.int(true));
-    set(
-        &mut s.max_requests_per_socket,
-        o.get("maxRequestsPerSocket"),
-        per_socket,
-    )?;
-    set(&mut s.protocol, o.get("protocol"), protocol)?;
-    let streams = |f: &Field<'_>| f.nullable(|f| f.u32_positive());
-    set(
-        &mut s.max_concurrent_streams,
-        o.get("maxConcurrentStreams"),
-        streams,
-    )
 }
 
-/// `"auto"`, `"http1"` or `"http2"`.
-fn protocol(f: &Field<'_>) -> Result<Protocol, ConfigError> {
-    let expected = "expected \"auto\", \"http1\" or \"http2\"";
-    match f.value.as_str().map(str::parse::<Protocol>) {
-        Some(Ok(p)) => Ok(p),
-        _ => Err(f.fail(expected)),
+/// Applies one pool block, found at `path`, over `s`, recording where the
+/// limits were written.
+fn apply<I>(b: &PoolBlock<I>, path: &str, depth: u8, s: &mut PoolSettings, at: &mut Origins) {
+    let limits = [
+        (
+            "maxSockets",
+            b.max_sockets.map(|n| n.0),
+            &mut s.max_sockets,
+            &mut at.max,
+        ),
+        (
+            "maxFreeSockets",
+            b.max_free_sockets.map(|n| n.0),
+            &mut s.max_free_sockets,
+            &mut at.free,
+        ),
+        (
+            "minFreeSockets",
+            b.min_free_sockets.map(|n| n.0),
+            &mut s.min_free_sockets,
+            &mut at.min,
+        ),
+    ];
+    for (key, value, slot, origin) in limits {
+        if let Some(v) = value {
+            *slot = v;
+            *origin = Some((depth, child(path, key)));
+        }
+    }
+    let ms = |m: Option<Millis>| m.map(|m| m.0);
+    s.timeout = ms(b.timeout).unwrap_or(s.timeout);
+    s.keep_alive = b.keep_alive.map_or(s.keep_alive, |f| f.0);
+    s.keep_alive_msecs = ms(b.keep_alive_msecs).unwrap_or(s.keep_alive_msecs);
+    s.free_socket_timeout = ms(b.free_socket_timeout).unwrap_or(s.free_socket_timeout);
+    s.connect_timeout = ms(b.connect_timeout).unwrap_or(s.connect_timeout);
+    if let Some(v) = b.max_socket_lifetime {
+        s.max_socket_lifetime = ms(v);
+    }
+    if let Some(v) = b.acquire_timeout {
+        s.acquire_timeout = ms(v);
+    }
+    if let Some(v) = b.max_requests_per_socket {
+        s.max_requests_per_socket = v.map(|n| n.0);
+    }
+    s.protocol = b.protocol.map_or(s.protocol, |p| p.0);
+    if let Some(v) = b.max_concurrent_streams {
+        s.max_concurrent_streams = v.map(|n| n.0);
     }
 }
 
-/// Fills in the implicit `maxFreeSockets` and checks the limits, blaming
-/// the more specific of the two values (the left one on a tie).
+/// Fills in the implicit `maxFreeSockets` and checks the settings with
+/// [`PoolOptions::validate`], the one definition of the pool's rules. An
+/// error names the JSON path of the more specific of the two values in
+/// conflict (the checked one on a tie).
 fn check(mut s: PoolSettings, at: &Origins) -> Result<PoolSettings, ConfigError> {
-    let depth = |o: &Option<(u8, String)>| o.as_ref().map_or(0, |(d, _)| *d);
-    let fail = |o: &Option<(u8, String)>, msg: String| {
-        err(o.as_ref().map_or("HttpConnectionPool", |(_, p)| p), msg)
-    };
-    let (m, f, n) = (s.max_sockets, s.max_free_sockets, s.min_free_sockets);
     if at.free.is_none() {
-        s.max_free_sockets = f.min(m);
-    } else if f > m && depth(&at.free) >= depth(&at.max) {
-        return Err(fail(&at.free, format!("{f} is above maxSockets ({m})")));
-    } else if f > m {
-        return Err(fail(&at.max, format!("{m} is below maxFreeSockets ({f})")));
+        s.max_free_sockets = s.max_free_sockets.min(s.max_sockets);
     }
-    let f = s.max_free_sockets;
-    if n > f && depth(&at.min) >= depth(&at.free) {
-        return Err(fail(&at.min, format!("{n} is above maxFreeSockets ({f})")));
-    } else if n > f {
-        return Err(fail(&at.free, format!("{f} is below minFreeSockets ({n})")));
+    let Err(e) = s.to_pool_options().validate() else {
+        return Ok(s);
+    };
+    fn depth(o: &Option<(u8, String)>) -> u8 {
+        o.as_ref().map_or(0, |(d, _)| *d)
     }
-    Ok(s)
+    fn path(o: &Option<(u8, String)>) -> &str {
+        o.as_ref().map_or("HttpConnectionPool", |(_, p)| p)
+    }
+    // The value in conflict, and the limit it is checked against.
+    let (own, limit, bound) = match e.option {
+        "maxFreeSockets" => (s.max_free_sockets, "maxSockets", s.max_sockets),
+        "minFreeSockets" => (s.min_free_sockets, "maxFreeSockets", s.max_free_sockets),
+        _ => return Err(err("HttpConnectionPool", e.to_string())),
+    };
+    let (mine, theirs) = (at.of(e.option), at.of(limit));
+    if depth(mine) >= depth(theirs) {
+        return Err(err(path(mine), e.reason));
+    }
+    let msg = format!("{bound} is below {} ({own})", e.option);
+    Err(err(path(theirs), msg))
 }
 
 /// Reads `HttpConnectionPool` (absent: all defaults) for `providers`.
+/// `names` are every provider name written in `Providers`, valid or not:
+/// an override for a provider that failed its own checks is no warning.
 pub(crate) fn section(
-    field: Option<Field<'_>>,
+    lazy: &Lazy<raw::Pool>,
     providers: &[ProviderConfig],
-    w: &mut Vec<String>,
-) -> Result<PoolSection, ConfigError> {
-    let Some(field) = field else {
-        return Ok(PoolSection::with_providers(providers));
+    names: &[String],
+    d: &mut Diag,
+) -> PoolSection {
+    const AT: &str = "HttpConnectionPool";
+    let Ok(Some(pool)) = d.object(lazy, AT) else {
+        return PoolSection::with_providers(providers);
     };
-    let mut o = Obj::new(field)?;
-    let enabled = o.get("enabled").map(|f| f.boolean()).transpose()?;
-    let enabled = enabled.unwrap_or(true);
-    let (mut base, mut at) = (
-        PoolSettings {
-            enabled,
-            ..PoolSettings::default()
-        },
-        Origins::default(),
-    );
-    let mut max_idle_total = None;
-    if let Some(f) = o.get("global") {
-        let mut g = Obj::new(f)?;
-        apply(&mut g, 1, &mut base, &mut at)?;
-        if let Some(f) = g.get("maxIdleTotal") {
-            max_idle_total = f.nullable(|f| f.size(true))?;
-        }
-        g.finish(w, "");
+    let enabled = d.read(&pool.enabled, &child(AT, "enabled"));
+    let enabled = enabled.ok().flatten().is_none_or(|f| f.0);
+    let mut base = PoolSettings {
+        enabled,
+        ..PoolSettings::default()
+    };
+    let (mut at, mut max_idle_total) = (Origins::default(), None);
+    let global_path = child(AT, "global");
+    let read = d.object(&pool.global, &global_path);
+    let mut global_ok = read.is_ok();
+    if let Ok(Some(g)) = read {
+        apply(&g, &global_path, 1, &mut base, &mut at);
+        max_idle_total = g.max_idle_total.flatten().map(|n| n.0);
     }
-    let global = check(base.clone(), &at)?;
+    let global = match check(base.clone(), &at) {
+        Ok(s) => s,
+        Err(e) => {
+            d.errors.push(e);
+            global_ok = false;
+            base.clone()
+        }
+    };
     let mut per_provider: BTreeMap<_, _> = (providers.iter())
         .map(|p| (p.name.clone(), global.clone()))
         .collect();
-    if let Some(f) = o.get("providers") {
-        let mut p = Obj::new(f)?;
-        let mut done: Vec<&str> = Vec::new();
-        for (key, value) in p.entries() {
-            let path = p.child(key);
-            let Some(pr) = providers.iter().find(|p| p.name.eq_ignore_ascii_case(key)) else {
-                // Still checked: a bad value is an error wherever it is written.
-                let mut po = Obj::new(Field {
-                    path: path.clone(),
-                    value,
-                })?;
-                let (mut s, mut at) = (base.clone(), at.clone());
-                apply(&mut po, 2, &mut s, &mut at)?;
-                check(s, &at)?;
-                w.push(format!(
+    let overrides_path = child(AT, "providers");
+    let Ok(Some(Entries(overrides))) = d.object(&pool.providers, &overrides_path) else {
+        return PoolSection {
+            enabled,
+            global,
+            per_provider,
+            max_idle_total,
+        };
+    };
+    let mut done: Vec<&str> = Vec::new();
+    for (key, lazy) in &overrides {
+        let path = child(&overrides_path, key);
+        // A bad value is an error wherever it is written.
+        let Ok(Some(block)) = d.object(lazy, &path) else {
+            continue;
+        };
+        let (mut s, mut at) = (base.clone(), at.clone());
+        apply(&block, &path, 2, &mut s, &mut at);
+        if block.max_idle_total.is_some() {
+            let at = child(&path, "maxIdleTotal");
+            d.warnings.push(format!(
+                "{at}: only read from HttpConnectionPool.global (ignored)"
+            ));
+        }
+        // A conflict with a bad global block was reported there already.
+        let checked = global_ok.then(|| d.check(check(s, &at)).ok()).flatten();
+        let Some(p) = providers.iter().find(|p| p.name.eq_ignore_ascii_case(key)) else {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+                d.warnings.push(format!(
                     "{path}: no provider named {key:?} in Providers (ignored)"
                 ));
-                continue;
-            };
-            if done.contains(&pr.name.as_str()) {
-                return Err(err(
-                    &path,
-                    "a second override for this provider (names are case-insensitive)",
-                ));
             }
-            done.push(&pr.name);
-            let mut po = Obj::new(Field { path, value })?;
-            let (mut s, mut at) = (base.clone(), at.clone());
-            apply(&mut po, 2, &mut s, &mut at)?;
-            per_provider.insert(pr.name.clone(), check(s, &at)?);
-            if let Some(f) = po.get("maxIdleTotal") {
-                w.push(format!(
-                    "{}: only read from HttpConnectionPool.global (ignored)",
-                    f.path
-                ));
-            }
-            po.finish(w, "");
+            continue;
+        };
+        if done.contains(&p.name.as_str()) {
+            d.fail(
+                &path,
+                "a second override for this provider (names are case-insensitive)",
+            );
+            continue;
+        }
+        done.push(&p.name);
+        if let Some(s) = checked {
+            per_provider.insert(p.name.clone(), s);
         }
     }
-    for key in KEYS.split_whitespace() {
-        if let Some(f) = o.get(key) {
-            let msg = "pool settings go in HttpConnectionPool.global or providers.<name> (ignored)";
-            w.push(format!("{}: {msg}", f.path));
-        }
-    }
-    o.finish(w, "");
-    Ok(PoolSection {
+    PoolSection {
         enabled,
         global,
         per_provider,
         max_idle_total,
-    })
+    }
 }
 
 #[cfg(test)]

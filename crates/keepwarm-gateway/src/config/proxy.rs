@@ -8,7 +8,8 @@
 
 use keepwarm::{redact_url, Proxy, ProxyChoice, ProxyRules, Scheme};
 
-use super::parse::{err, Env, Field};
+use super::parse::Env;
+use super::values::err;
 use super::{ConfigError, ProviderConfig};
 
 /// The gateway-wide proxies; defaults in brackets.
@@ -52,17 +53,15 @@ impl ProxySection {
     }
 }
 
-/// `PROXY_URL` (a string, `$VAR` expanded, or `null`); then the environment
-/// when it is not set.
-pub(crate) fn section(f: Option<Field<'_>>, env: Env<'_>) -> Result<ProxySection, ConfigError> {
-    let url = match f {
-        None => None,
-        Some(f) => match f.nullable(|f| f.string(env))? {
-            Some(s) if !s.trim().is_empty() => Some(parse_url(&f, &s)?),
-            _ => None,
-        },
-    };
-    from_env(url, env)
+/// `PROXY_URL` as expanded (`None` when absent or `null`; blank is unset
+/// too), found at `path`; then the environment when it is not set.
+pub(crate) fn section(
+    url: Option<&str>,
+    path: &str,
+    env: Env<'_>,
+) -> Result<ProxySection, ConfigError> {
+    let url = url.filter(|s| !s.trim().is_empty());
+    from_env(url.map(|s| parse_url(s, path)).transpose()?, env)
 }
 
 /// The environment's proxies, unless `url` (`PROXY_URL`) is set.
@@ -82,20 +81,22 @@ pub(crate) fn from_env(url: Option<Proxy>, env: Env<'_>) -> Result<ProxySection,
     Ok(ProxySection { url, env: rules })
 }
 
-/// A provider's `"proxy"`: a URL, or `null` for direct.
-pub(crate) fn provider(f: &Field<'_>, env: Env<'_>) -> Result<ProxyChoice, ConfigError> {
-    match f.nullable(|f| f.string(env))? {
+/// A provider's `"proxy"` as expanded, found at `path`: a URL, or `None`
+/// (`null`) for direct.
+pub(crate) fn provider(url: Option<&str>, path: &str) -> Result<ProxyChoice, ConfigError> {
+    match url {
         None => Ok(ProxyChoice::Direct),
-        Some(s) => parse_url(f, &s).map(ProxyChoice::Via),
+        Some(s) => parse_url(s, path).map(ProxyChoice::Via),
     }
 }
 
-fn parse_url(f: &Field<'_>, s: &str) -> Result<Proxy, ConfigError> {
+/// Proxy URL `s`, found at `path`; the error hides its password.
+fn parse_url(s: &str, path: &str) -> Result<Proxy, ConfigError> {
     Proxy::parse(s).map_err(|e| {
         let why = e.to_string();
         let why = why.split_once("`: ").map_or(why.as_str(), |(_, w)| w);
         err(
-            &f.path,
+            path,
             format!(
                 "expected an http:// proxy URL (or null), got \"{}\": {why}",
                 redact_url(s.trim())

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use keepwarm::rustls::pki_types::pem::PemObject;
 use keepwarm::CertificateDer;
 
-use super::parse::{Env, Field, Obj};
+use super::values::{err, quoted};
 use super::ConfigError;
 
 /// `Providers[].tls`; defaults in brackets.
@@ -19,23 +19,14 @@ pub struct ProviderTls {
     pub ca_file: Option<PathBuf>,
 }
 
-/// Reads `Providers[i].tls` (`$VAR` expanded in `ca_file`).
-pub(crate) fn parse(
-    f: Field<'_>,
-    env: Env<'_>,
-    w: &mut Vec<String>,
-) -> Result<ProviderTls, ConfigError> {
-    let mut o = Obj::new(f)?;
-    let mut tls = ProviderTls::default();
-    if let Some(f) = o.get("ca_file") {
-        let path = f.nullable(|f| f.string(env))?;
-        if path.as_deref() == Some("") {
-            return Err(f.fail("expected the path of a PEM file"));
-        }
-        tls.ca_file = path.map(PathBuf::from);
+/// `Providers[i].tls.ca_file`, found at `path`, as expanded and as
+/// written: the path of a PEM file, not empty.
+pub(crate) fn ca_file(expanded: String, written: &str, path: &str) -> Result<PathBuf, ConfigError> {
+    if expanded.is_empty() {
+        let msg = format!("expected the path of a PEM file, got {}", quoted(written));
+        return Err(err(path, msg));
     }
-    o.finish(w, "");
-    Ok(tls)
+    Ok(expanded.into())
 }
 
 /// The certificates of PEM file `path`; the error names the file and what

@@ -1,0 +1,332 @@
+//! Reading JSON into the raw structs of [`raw`](super::raw) at a known JSON
+//! path: [`Lazy`] keeps a value until it is read, and [`Diag::read`] reads
+//! it with `serde_path_to_error` (the full path of a bad value) and
+//! `serde_ignored` (every key nothing read becomes a warning), collecting
+//! every error and warning instead of stopping at the first.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::values::{err, show};
+use super::ConfigError;
+
+/// A value kept as JSON until [`Diag::read`] reads it as `T` at its path,
+/// so a bad value fails only itself and the rest is still checked.
+/// `null` is kept (it is not "absent"). Default: absent.
+pub(crate) struct Lazy<T> {
+    value: Option<Value>,
+    kind: PhantomData<fn() -> T>,
+}
+
+impl<T> Default for Lazy<T> {
+    fn default() -> Self {
+        Lazy {
+            value: None,
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<'de, T> Deserialize<'de> for Lazy<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Lazy {
+            value: Some(Value::deserialize(d)?),
+            kind: PhantomData,
+        })
+    }
+}
+
+impl<T> Lazy<T> {
+    /// The JSON as written; `None` when the key was absent.
+    pub(crate) fn raw(&self) -> Option<&Value> {
+        self.value.as_ref()
+    }
+}
+
+/// For `#[serde(deserialize_with = "present")]` on an `Option<T>` field
+/// (with a container `#[serde(default)]`): a written key is `Some` even
+/// when its value is `null`, so `null` reaches `T`: an error for most
+/// settings, "no limit" for the nullable ones (`Option<Option<T>>`).
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A JSON object's entries in the order written (e.g.
+/// `HttpConnectionPool.providers`). Default: empty.
+pub(crate) struct Entries<T>(pub Vec<(String, T)>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Entries<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// A JSON array of `T` (e.g. a provider's `models`), whose type error
+/// says what the array holds. Default: empty.
+pub(crate) struct List<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = List<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    out.push(item);
+                }
+                Ok(List(out))
+            }
+        }
+        d.deserialize_seq(V(PhantomData))
+    }
+}
+
+/// A value whose error is already recorded in the [`Diag`].
+#[derive(Debug)]
+pub(crate) struct Failed;
+
+/// One segment of a JSON path.
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// `base` followed by `segs`: `Providers[1].name`.
+fn join(base: &str, segs: &[Seg]) -> String {
+    let mut out = base.to_owned();
+    for s in segs {
+        match s {
+            Seg::Key(k) if out.is_empty() => out.push_str(k),
+            Seg::Key(k) => {
+                out.push('.');
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// `base.key`, or `key` at the top level.
+pub(crate) fn child(base: &str, key: &str) -> String {
+    join(base, &[Seg::Key(key.to_owned())])
+}
+
+fn ignored_segments(p: &serde_ignored::Path<'_>, out: &mut Vec<Seg>) {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => {}
+        P::Seq { parent, index } => {
+            ignored_segments(parent, out);
+            out.push(Seg::Index(*index));
+        }
+        P::Map { parent, key } => {
+            ignored_segments(parent, out);
+            out.push(Seg::Key(key.clone()));
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            ignored_segments(parent, out)
+        }
+    }
+}
+
+fn error_segments(p: &serde_path_to_error::Path) -> Vec<Seg> {
+    use serde_path_to_error::Segment as S;
+    p.iter()
+        .filter_map(|s| match s {
+            S::Seq { index } => Some(Seg::Index(*index)),
+            S::Map { key } => Some(Seg::Key(key.clone())),
+            S::Enum { .. } | S::Unknown => None,
+        })
+        .collect()
+}
+
+/// What a config check found: errors (the config is rejected if any) and
+/// warnings (keys that were ignored), both in the order found.
+#[derive(Default)]
+pub(crate) struct Diag {
+    pub(crate) errors: Vec<ConfigError>,
+    pub(crate) warnings: Vec<String>,
+}
+
+impl Diag {
+    /// Records an error at `path`.
+    pub(crate) fn fail(&mut self, path: &str, message: impl Into<String>) -> Failed {
+        self.errors.push(err(path, message));
+        Failed
+    }
+
+    /// Records the error of `r`, if any.
+    pub(crate) fn check<T>(&mut self, r: Result<T, ConfigError>) -> Result<T, Failed> {
+        r.map_err(|e| {
+            self.errors.push(e);
+            Failed
+        })
+    }
+
+    /// Records `(value, warnings)` from a section parser: its warnings
+    /// always, its error if any.
+    pub(crate) fn section<T>(
+        &mut self,
+        r: Result<(T, Vec<String>), ConfigError>,
+    ) -> Result<T, Failed> {
+        let (value, warnings) = self.check(r)?;
+        self.warnings.extend(warnings);
+        Ok(value)
+    }
+
+    /// Reads `lazy` as `T` at `path`; `Ok(None)` when it was absent.
+    pub(crate) fn read<T: DeserializeOwned>(
+        &mut self,
+        lazy: &Lazy<T>,
+        path: &str,
+    ) -> Result<Option<T>, Failed> {
+        lazy.raw().map(|v| self.value(v, path)).transpose()
+    }
+
+    /// Like [`read`](Self::read) for a `T` that is a JSON object: anything
+    /// else is "expected an object, got …".
+    pub(crate) fn object<T: DeserializeOwned>(
+        &mut self,
+        lazy: &Lazy<T>,
+        path: &str,
+    ) -> Result<Option<T>, Failed> {
+        match lazy.raw() {
+            Some(v) if !v.is_object() => {
+                Err(self.fail(path, format!("expected an object, got {}", show(v))))
+            }
+            _ => self.read(lazy, path),
+        }
+    }
+
+    /// Deserializes `v`, found at `path`, into `T`. An error names the
+    /// full path of the bad value; every key `T` does not read is a
+    /// warning (see [`ignored`](super::raw::ignored)).
+    pub(crate) fn value<T: DeserializeOwned>(
+        &mut self,
+        v: &Value,
+        path: &str,
+    ) -> Result<T, Failed> {
+        let mut track = serde_path_to_error::Track::new();
+        let mut unread: Vec<Vec<Seg>> = Vec::new();
+        let de = serde_path_to_error::Deserializer::new(v, &mut track);
+        let result: Result<T, _> = serde_ignored::deserialize(de, |p| {
+            let mut segs = Vec::new();
+            ignored_segments(&p, &mut segs);
+            unread.push(segs);
+        });
+        for mut segs in unread {
+            let warning = match segs.pop() {
+                Some(Seg::Key(key)) => super::raw::ignored(&join(path, &segs), &key),
+                Some(last) => format!("unknown key {} (ignored)", join(path, &[last])),
+                None => format!("unknown key {path} (ignored)"),
+            };
+            self.warnings.push(warning);
+        }
+        result.map_err(|e| {
+            let at = join(path, &error_segments(&track.path()));
+            self.fail(&at, e.to_string())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::values::Int;
+
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Probe {
+        #[serde(deserialize_with = "present")]
+        max_things: Option<Int<1>>,
+        inner: Option<List<Int<0>>>,
+        lazy: Lazy<Int<0>>,
+    }
+
+    #[test]
+    fn errors_carry_the_full_path_and_unread_keys_are_warnings() {
+        let mut d = Diag::default();
+        let v = json!({"typo": 1, "maxThings": 0});
+        assert!(d.value::<Probe>(&v, "Providers[2].retry").is_err());
+        assert_eq!(
+            d.errors[0].to_string(),
+            "Providers[2].retry.maxThings: expected a positive integer, got 0"
+        );
+        assert_eq!(
+            d.warnings,
+            ["unknown key Providers[2].retry.typo (ignored)"]
+        );
+
+        let mut d = Diag::default();
+        assert!(d.value::<Probe>(&json!({"inner": [1, "x"]}), "X").is_err());
+        assert_eq!(d.errors[0].path, "X.inner[1]");
+        // `null` is written, not absent: it reaches the value's check.
+        assert!(d.value::<Probe>(&json!({"maxThings": null}), "X").is_err());
+        assert_eq!(
+            d.errors[1].to_string(),
+            "X.maxThings: expected a positive integer, got null"
+        );
+    }
+
+    #[test]
+    fn a_lazy_value_fails_only_when_read_at_its_path() {
+        let mut d = Diag::default();
+        let p: Probe = d.value(&json!({"lazy": "y"}), "").unwrap();
+        assert!(d.errors.is_empty());
+        assert!(d.read(&p.lazy, "Top.lazy").is_err());
+        assert_eq!(
+            d.errors[0].to_string(),
+            "Top.lazy: expected a non-negative integer, got \"y\""
+        );
+        assert!(d.object(&p.lazy, "Top.lazy").is_err());
+        assert_eq!(
+            d.errors[1].to_string(),
+            "Top.lazy: expected an object, got \"y\""
+        );
+        assert!(matches!(d.read(&Lazy::<Int<0>>::default(), "a"), Ok(None)));
+    }
+
+    #[test]
+    fn entries_keep_the_written_order() {
+        let v = json!({"b": 1, "a": 2});
+        let Entries(e) = Diag::default().value::<Entries<Int<0>>>(&v, "").unwrap();
+        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "a"]);
+        let mut d = Diag::default();
+        assert!(d.value::<Entries<Int<0>>>(&json!([]), "P").is_err());
+        assert!(
+            d.errors[0].message.contains("expected an object"),
+            "{:?}",
+            d.errors
+        );
+    }
+}

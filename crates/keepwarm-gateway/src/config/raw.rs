@@ -1,0 +1,247 @@
+//! `config.json` as written: serde structs mirroring the JSON with
+//! claude-code-router's key names, before defaults, `$VAR` expansion and
+//! the checks across keys (`parse.rs` maps them onto [`Config`](super::Config)).
+//!
+//! A top-level key, a provider and each of its keys, and each block of
+//! `HttpConnectionPool` are [`Lazy`]: read on their own, so one bad value
+//! is one error and the rest is still checked. Within a block of plain
+//! settings (`HealthThresholds`, a pool block) the first bad value is the
+//! error. Keys no struct reads are warnings ([`ignored`]).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::de::{child, present, Entries, Lazy, List};
+use super::values::{Flag, Int, Millis, Percent, Port, Proto, Size, Text, U32};
+
+/// claude-code-router's top-level keys that keepwarm does not use.
+pub(crate) const TOP_UNSUPPORTED: [&str; 5] = [
+    "LOG",
+    "transformers",
+    "StatusLine",
+    "NON_INTERACTIVE_MODE",
+    "CUSTOM_ROUTER_PATH",
+];
+
+/// The pool settings' key names, to point one written directly in
+/// `HttpConnectionPool` to where it belongs.
+const POOL_KEYS: [&str; 14] = [
+    "maxSockets",
+    "maxFreeSockets",
+    "timeout",
+    "keepAlive",
+    "keepAliveMsecs",
+    "freeSocketTimeout",
+    "maxSocketLifetime",
+    "connectTimeout",
+    "acquireTimeout",
+    "maxRequestsPerSocket",
+    "minFreeSockets",
+    "maxIdleTotal",
+    "protocol",
+    "maxConcurrentStreams",
+];
+
+/// The warning for key `key` of the object at `parent` that nothing read.
+pub(crate) fn ignored(parent: &str, key: &str) -> String {
+    let path = child(parent, key);
+    if parent.is_empty() && TOP_UNSUPPORTED.contains(&key) {
+        format!("{path}: not supported by keepwarm (ignored)")
+    } else if parent == "HttpConnectionPool" && POOL_KEYS.contains(&key) {
+        format!(
+            "{path}: pool settings go in HttpConnectionPool.global or providers.<name> (ignored)"
+        )
+    } else {
+        format!("unknown key {path} (ignored)")
+    }
+}
+
+/// The top-level object.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Top {
+    #[serde(rename = "HOST")]
+    pub host: Lazy<Text>,
+    #[serde(rename = "PORT")]
+    pub port: Lazy<Port>,
+    /// `null` and `""` mean no key.
+    #[serde(rename = "APIKEY")]
+    pub api_key: Lazy<Option<Text>>,
+    #[serde(rename = "LOG_LEVEL")]
+    pub log_level: Lazy<Text>,
+    #[serde(rename = "API_TIMEOUT_MS")]
+    pub api_timeout: Lazy<Millis>,
+    #[serde(rename = "BODY_LIMIT_BYTES")]
+    pub body_limit: Lazy<Size<1>>,
+    #[serde(rename = "SHUTDOWN_TIMEOUT_MS")]
+    pub shutdown_timeout: Lazy<Millis>,
+    #[serde(rename = "HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout: Lazy<Millis>,
+    #[serde(rename = "BODY_READ_TIMEOUT_MS")]
+    pub body_read_timeout: Lazy<Millis>,
+    /// `null` and `""` mean no proxy (see [`super::proxy`]).
+    #[serde(rename = "PROXY_URL")]
+    pub proxy_url: Lazy<Option<Text>>,
+    #[serde(rename = "STATS_INTERVAL_MS")]
+    pub stats_interval: Lazy<Millis>,
+    #[serde(rename = "HealthThresholds")]
+    pub health: Lazy<Health>,
+    /// Read by [`crate::resilience::config::key_pool`].
+    #[serde(rename = "ApiKeyPool")]
+    pub key_pool: Lazy<Value>,
+    /// Read by [`crate::resilience::config::retry`].
+    #[serde(rename = "Retry")]
+    pub retry: Lazy<Value>,
+    /// Read by [`crate::resilience::config::breaker`].
+    #[serde(rename = "CircuitBreaker")]
+    pub breaker: Lazy<Value>,
+    /// Read by [`crate::resilience::config::fallback`].
+    pub fallback: Lazy<Value>,
+    /// Read by [`super::scenarios`].
+    #[serde(rename = "Router")]
+    pub router: Lazy<Value>,
+    #[serde(rename = "Providers")]
+    pub providers: Lazy<List<Lazy<Provider>>>,
+    #[serde(rename = "HttpConnectionPool")]
+    pub pool: Lazy<Pool>,
+}
+
+/// `HealthThresholds`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+pub(crate) struct Health {
+    #[serde(deserialize_with = "present")]
+    pub reuse_rate_below: Option<Percent>,
+    #[serde(deserialize_with = "present")]
+    pub min_requests: Option<Int<0>>,
+    #[serde(deserialize_with = "present")]
+    pub idle_above: Option<Size<0>>,
+    #[serde(deserialize_with = "present")]
+    pub connection_age_below_ms: Option<Millis>,
+    #[serde(deserialize_with = "present")]
+    pub min_closed_connections: Option<Int<0>>,
+}
+
+/// An entry of `Providers`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Provider {
+    pub name: Lazy<Text>,
+    pub api_base_url: Lazy<Text>,
+    /// With `api_keys`, read by [`crate::resilience::config::key_pool`].
+    pub api_key: Lazy<Value>,
+    pub api_keys: Lazy<Value>,
+    pub models: Lazy<List<Text>>,
+    pub api: Lazy<Text>,
+    /// Read by [`crate::resilience::config::retry`].
+    pub retry: Lazy<Value>,
+    /// Read by [`super::transformers`].
+    pub transformer: Lazy<Value>,
+    /// Absent: inherit; `null`: direct; a string: via that proxy.
+    pub proxy: Lazy<Option<Text>>,
+    pub tls: Lazy<Tls>,
+}
+
+/// A provider's `tls`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Tls {
+    /// `null` is no file.
+    pub ca_file: Option<Text>,
+}
+
+/// `HttpConnectionPool`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct Pool {
+    pub enabled: Lazy<Flag>,
+    /// `maxIdleTotal` is read only here.
+    pub global: Lazy<PoolBlock<Option<Size<1>>>>,
+    /// By provider name; `maxIdleTotal` is a warning there.
+    pub providers: Lazy<Entries<Lazy<PoolBlock<Value>>>>,
+}
+
+/// `HttpConnectionPool.global` or `.providers.<name>`: each setting as
+/// written, `None` when absent (`Some(None)` for an explicit `null` where
+/// it means "no limit"). `Idle` is what `maxIdleTotal` is read as.
+#[derive(Deserialize, Default)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    bound(deserialize = "Idle: Deserialize<'de> + Default")
+)]
+pub(crate) struct PoolBlock<Idle> {
+    #[serde(deserialize_with = "present")]
+    pub max_sockets: Option<Size<1>>,
+    #[serde(deserialize_with = "present")]
+    pub max_free_sockets: Option<Size<0>>,
+    #[serde(deserialize_with = "present")]
+    pub min_free_sockets: Option<Size<0>>,
+    #[serde(deserialize_with = "present")]
+    pub timeout: Option<Millis>,
+    #[serde(deserialize_with = "present")]
+    pub keep_alive: Option<Flag>,
+    #[serde(deserialize_with = "present")]
+    pub keep_alive_msecs: Option<Millis>,
+    #[serde(deserialize_with = "present")]
+    pub free_socket_timeout: Option<Millis>,
+    #[serde(deserialize_with = "present")]
+    pub max_socket_lifetime: Option<Option<Millis>>,
+    #[serde(deserialize_with = "present")]
+    pub connect_timeout: Option<Millis>,
+    #[serde(deserialize_with = "present")]
+    pub acquire_timeout: Option<Option<Millis>>,
+    #[serde(deserialize_with = "present")]
+    pub max_requests_per_socket: Option<Option<Int<1>>>,
+    #[serde(deserialize_with = "present")]
+    pub max_idle_total: Option<Idle>,
+    #[serde(deserialize_with = "present")]
+    pub protocol: Option<Proto>,
+    #[serde(deserialize_with = "present")]
+    pub max_concurrent_streams: Option<Option<U32>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::de::Diag;
+
+    #[test]
+    fn every_pool_key_is_read_by_a_pool_block() {
+        // POOL_KEYS points misplaced settings to their block: it must list
+        // exactly the keys a block reads.
+        let all: serde_json::Map<String, Value> = (POOL_KEYS.iter())
+            .map(|&k| {
+                (
+                    k.to_owned(),
+                    match k {
+                        "keepAlive" => json!(true),
+                        "protocol" => json!("auto"),
+                        _ => json!(1),
+                    },
+                )
+            })
+            .collect();
+        let mut d = Diag::default();
+        let ok = d
+            .value::<PoolBlock<Value>>(&Value::Object(all), "b")
+            .is_ok();
+        assert!(
+            ok && d.warnings.is_empty(),
+            "{:?} {:?}",
+            d.errors,
+            d.warnings
+        );
+        assert_eq!(
+            ignored("HttpConnectionPool", "keepAlive"),
+            "HttpConnectionPool.keepAlive: pool settings go in HttpConnectionPool.global or providers.<name> (ignored)"
+        );
+        assert_eq!(
+            ignored("", "CUSTOM_ROUTER_PATH"),
+            "CUSTOM_ROUTER_PATH: not supported by keepwarm (ignored)"
+        );
+        assert_eq!(ignored("Router", "LOG"), "unknown key Router.LOG (ignored)");
+    }
+}
