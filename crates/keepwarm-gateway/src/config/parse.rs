@@ -50,10 +50,12 @@ pub(crate) fn document(
         d: Diag::default(),
         env,
     };
-    let mut c = Config::default();
-    c.ssl_cert_file = env("SSL_CERT_FILE")
-        .filter(|v| !v.is_empty())
-        .map(Into::into);
+    let mut c = Config {
+        ssl_cert_file: env("SSL_CERT_FILE")
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
+        ..Config::default()
+    };
     // Every key of `Top` is lazy: reading it cannot fail.
     if let Ok(top) = r.d.value::<Top>(&root, "") {
         r.config(&top, &mut c);
