@@ -82,24 +82,15 @@ impl Reader<'_> {
         })
     }
 
-    /// A string at `path`, expanded; `Ok(None)` when absent.
-    fn text(&mut self, lazy: &Lazy<Text>, path: &str) -> Result<Option<String>, Failed> {
-        match self.d.read(lazy, path)? {
+    /// A string (or `null`, for a `Lazy<Option<Text>>`) at `path`,
+    /// expanded; `Ok(None)` when absent or `null`.
+    fn text<T>(&mut self, lazy: &Lazy<T>, path: &str) -> Result<Option<String>, Failed>
+    where
+        T: DeserializeOwned + Into<Option<Text>>,
+    {
+        match self.d.read(lazy, path)?.and_then(Into::into) {
             None => Ok(None),
             Some(Text(s)) => self.expand(&s, path).map(Some),
-        }
-    }
-
-    /// A string or `null` at `path`, expanded; `Ok(None)` when absent or
-    /// `null`.
-    fn nullable_text(
-        &mut self,
-        lazy: &Lazy<Option<Text>>,
-        path: &str,
-    ) -> Result<Option<String>, Failed> {
-        match self.d.read(lazy, path)? {
-            Some(Some(Text(s))) => self.expand(&s, path).map(Some),
-            _ => Ok(None),
         }
     }
 
@@ -107,19 +98,6 @@ impl Reader<'_> {
     fn required(&mut self, lazy: &Lazy<Text>, path: &str) -> Result<String, Failed> {
         self.text(lazy, path)?
             .ok_or_else(|| self.d.fail(path, "missing (required)"))
-    }
-
-    /// Sets `slot` to `f` of the value at `path`, when it is written and good.
-    fn set<T: DeserializeOwned, V>(
-        &mut self,
-        lazy: &Lazy<T>,
-        path: &str,
-        slot: &mut V,
-        f: impl FnOnce(T) -> V,
-    ) {
-        if let Ok(Some(v)) = self.d.read(lazy, path) {
-            *slot = f(v);
-        }
     }
 
     fn config(&mut self, t: &Top, c: &mut Config) {
@@ -177,7 +155,7 @@ impl Reader<'_> {
         }
         self.router(&t.router, &names, c);
         c.pool = pool::section(&t.pool, &c.providers, &names, &mut self.d);
-        if let Ok(url) = self.nullable_text(&t.proxy_url, "PROXY_URL") {
+        if let Ok(url) = self.text(&t.proxy_url, "PROXY_URL") {
             let section = super::proxy::section(url.as_deref(), "PROXY_URL", self.env);
             if let Ok(section) = self.d.check(section) {
                 c.proxy = section;
@@ -213,7 +191,7 @@ impl Reader<'_> {
                 }
             }
         }
-        if let Ok(Some(key)) = self.nullable_text(&t.api_key, "APIKEY") {
+        if let Ok(Some(key)) = self.text(&t.api_key, "APIKEY") {
             c.api_key = (!key.is_empty()).then(|| Secret::new(key));
         }
         if let Ok(Some(level)) = self.text(&t.log_level, "LOG_LEVEL") {
@@ -230,35 +208,21 @@ impl Reader<'_> {
                 }
             }
         }
-        self.set(&t.api_timeout, "API_TIMEOUT_MS", &mut c.api_timeout, |m| {
-            m.0
-        });
-        self.set(&t.body_limit, "BODY_LIMIT_BYTES", &mut c.body_limit, |n| {
-            n.0
-        });
-        self.set(
-            &t.shutdown_timeout,
-            "SHUTDOWN_TIMEOUT_MS",
-            &mut c.shutdown_timeout,
-            |m| m.0,
-        );
-        self.set(
-            &t.header_read_timeout,
-            "HEADER_READ_TIMEOUT_MS",
-            &mut c.header_read_timeout,
-            |m| m.0,
-        );
-        self.set(
-            &t.body_read_timeout,
-            "BODY_READ_TIMEOUT_MS",
-            &mut c.body_read_timeout,
-            |m| m.0,
-        );
-        self.set(
-            &t.stats_interval,
-            "STATS_INTERVAL_MS",
-            &mut c.stats_interval,
-            |m| m.0,
+        // Plain values whose raw and `Config` fields share a name.
+        macro_rules! plain {
+            ($($field:ident: $key:literal),*) => {$(
+                if let Ok(Some(v)) = self.d.read(&t.$field, $key) {
+                    c.$field = v.0;
+                }
+            )*};
+        }
+        plain!(
+            api_timeout: "API_TIMEOUT_MS",
+            body_limit: "BODY_LIMIT_BYTES",
+            shutdown_timeout: "SHUTDOWN_TIMEOUT_MS",
+            header_read_timeout: "HEADER_READ_TIMEOUT_MS",
+            body_read_timeout: "BODY_READ_TIMEOUT_MS",
+            stats_interval: "STATS_INTERVAL_MS"
         );
     }
 
@@ -366,7 +330,7 @@ impl Reader<'_> {
         };
         let proxy = match p.proxy.raw() {
             None => Ok(keepwarm::ProxyChoice::Inherit),
-            Some(_) => self.nullable_text(&p.proxy, &at("proxy")).and_then(|url| {
+            Some(_) => self.text(&p.proxy, &at("proxy")).and_then(|url| {
                 (self.d).check(super::proxy::provider(url.as_deref(), &at("proxy")))
             }),
         };
