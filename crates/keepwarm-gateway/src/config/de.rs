@@ -7,7 +7,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,39 +47,37 @@ impl<T> Lazy<T> {
     }
 }
 
-/// For `#[serde(deserialize_with = "present")]` on an `Option<T>` field
-/// (with a container `#[serde(default)]`): a written key is `Some` even
-/// when its value is `null`, so `null` reaches `T`: an error for most
-/// settings, "no limit" for the nullable ones (`Option<Option<T>>`).
-pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
+impl<T> From<Value> for Lazy<T> {
+    fn from(v: Value) -> Self {
+        Lazy {
+            value: Some(v),
+            kind: PhantomData,
+        }
+    }
 }
 
-/// A JSON object's entries in the order written (e.g.
-/// `HttpConnectionPool.providers`). Default: empty.
-pub(crate) struct Entries<T>(pub Vec<(String, T)>);
+/// A key of a block of plain settings (with a container
+/// `#[serde(default)]`): `Some` when written, even as `null`, so `null`
+/// reaches `T`: an error for most settings, "no limit" for the nullable
+/// ones (`Written<Option<T>>`). Default: not written (`None`).
+pub(crate) struct Written<T>(Option<T>);
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+impl<T> Default for Written<T> {
+    fn default() -> Self {
+        Written(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Written<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Entries<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries<T>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    out.push(entry);
-                }
-                Ok(Entries(out))
-            }
-        }
-        d.deserialize_map(V(PhantomData))
+        T::deserialize(d).map(|t| Written(Some(t)))
+    }
+}
+
+impl<T> std::ops::Deref for Written<T> {
+    type Target = Option<T>;
+    fn deref(&self) -> &Option<T> {
+        &self.0
     }
 }
 
@@ -266,8 +264,7 @@ mod tests {
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
     struct Probe {
-        #[serde(deserialize_with = "present")]
-        max_things: Option<Int<1>>,
+        max_things: Written<Int<1>>,
         inner: Option<List<Int<0>>>,
         lazy: Lazy<Int<0>>,
     }
@@ -313,20 +310,5 @@ mod tests {
             "Top.lazy: expected an object, got \"y\""
         );
         assert!(matches!(d.read(&Lazy::<Int<0>>::default(), "a"), Ok(None)));
-    }
-
-    #[test]
-    fn entries_keep_the_written_order() {
-        let v = json!({"b": 1, "a": 2});
-        let Entries(e) = Diag::default().value::<Entries<Int<0>>>(&v, "").unwrap();
-        let keys: Vec<&str> = e.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["b", "a"]);
-        let mut d = Diag::default();
-        assert!(d.value::<Entries<Int<0>>>(&json!([]), "P").is_err());
-        assert!(
-            d.errors[0].message.contains("expected an object"),
-            "{:?}",
-            d.errors
-        );
     }
 }

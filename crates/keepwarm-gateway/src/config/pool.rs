@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use keepwarm::{PoolOptions, Protocol};
 
-use super::de::{child, Diag, Entries, Lazy};
+use serde_json::Value;
+
+use super::de::{child, Diag, Lazy};
 use super::raw::{self, PoolBlock};
-use super::values::{err, Millis};
+use super::values::err;
 use super::{ConfigError, ProviderConfig};
 
 /// One provider's resolved pool settings (keys of the seed's
@@ -172,50 +174,26 @@ impl Origins {
 /// Applies one pool block, found at `path`, over `s`, recording where the
 /// limits were written.
 fn apply<I>(b: &PoolBlock<I>, path: &str, depth: u8, s: &mut PoolSettings, at: &mut Origins) {
+    // The block and the settings name each field alike: plain values,
+    // then the nullable ones (`null` = no limit).
+    macro_rules! take {
+        ($($f:ident),*; $($n:ident),*) => {
+            $(if let Some(v) = *b.$f { s.$f = v.0; })*
+            $(if let Some(v) = *b.$n { s.$n = v.map(|v| v.0); })*
+        };
+    }
+    take!(max_sockets, max_free_sockets, min_free_sockets, timeout, keep_alive,
+        keep_alive_msecs, free_socket_timeout, connect_timeout, protocol;
+        max_socket_lifetime, acquire_timeout, max_requests_per_socket, max_concurrent_streams);
     let limits = [
-        (
-            "maxSockets",
-            b.max_sockets.map(|n| n.0),
-            &mut s.max_sockets,
-            &mut at.max,
-        ),
-        (
-            "maxFreeSockets",
-            b.max_free_sockets.map(|n| n.0),
-            &mut s.max_free_sockets,
-            &mut at.free,
-        ),
-        (
-            "minFreeSockets",
-            b.min_free_sockets.map(|n| n.0),
-            &mut s.min_free_sockets,
-            &mut at.min,
-        ),
+        ("maxSockets", b.max_sockets.is_some(), &mut at.max),
+        ("maxFreeSockets", b.max_free_sockets.is_some(), &mut at.free),
+        ("minFreeSockets", b.min_free_sockets.is_some(), &mut at.min),
     ];
-    for (key, value, slot, origin) in limits {
-        if let Some(v) = value {
-            *slot = v;
+    for (key, written, origin) in limits {
+        if written {
             *origin = Some((depth, child(path, key)));
         }
-    }
-    let ms = |m: Option<Millis>| m.map(|m| m.0);
-    s.timeout = ms(b.timeout).unwrap_or(s.timeout);
-    s.keep_alive = b.keep_alive.map_or(s.keep_alive, |f| f.0);
-    s.keep_alive_msecs = ms(b.keep_alive_msecs).unwrap_or(s.keep_alive_msecs);
-    s.free_socket_timeout = ms(b.free_socket_timeout).unwrap_or(s.free_socket_timeout);
-    s.connect_timeout = ms(b.connect_timeout).unwrap_or(s.connect_timeout);
-    if let Some(v) = b.max_socket_lifetime {
-        s.max_socket_lifetime = ms(v);
-    }
-    if let Some(v) = b.acquire_timeout {
-        s.acquire_timeout = ms(v);
-    }
-    if let Some(v) = b.max_requests_per_socket {
-        s.max_requests_per_socket = v.map(|n| n.0);
-    }
-    s.protocol = b.protocol.map_or(s.protocol, |p| p.0);
-    if let Some(v) = b.max_concurrent_streams {
-        s.max_concurrent_streams = v.map(|n| n.0);
     }
 }
 
@@ -289,7 +267,7 @@ pub(crate) fn section(
         .map(|p| (p.name.clone(), global.clone()))
         .collect();
     let overrides_path = child(AT, "providers");
-    let Ok(Some(Entries(overrides))) = d.object(&pool.providers, &overrides_path) else {
+    let Ok(Some(overrides)) = d.object(&pool.providers, &overrides_path) else {
         return PoolSection {
             enabled,
             global,
@@ -298,10 +276,13 @@ pub(crate) fn section(
         };
     };
     let mut done: Vec<&str> = Vec::new();
-    for (key, lazy) in &overrides {
-        let path = child(&overrides_path, key);
+    for (key, v) in overrides {
+        let (path, lazy) = (
+            child(&overrides_path, &key),
+            Lazy::<PoolBlock<Value>>::from(v),
+        );
         // A bad value is an error wherever it is written.
-        let Ok(Some(block)) = d.object(lazy, &path) else {
+        let Ok(Some(block)) = d.object(&lazy, &path) else {
             continue;
         };
         let (mut s, mut at) = (base.clone(), at.clone());
@@ -314,8 +295,8 @@ pub(crate) fn section(
         }
         // A conflict with a bad global block was reported there already.
         let checked = global_ok.then(|| d.check(check(s, &at)).ok()).flatten();
-        let Some(p) = providers.iter().find(|p| p.name.eq_ignore_ascii_case(key)) else {
-            if !names.iter().any(|n| n.eq_ignore_ascii_case(key)) {
+        let Some(p) = providers.iter().find(|p| p.name.eq_ignore_ascii_case(&key)) else {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(&key)) {
                 d.warnings.push(format!(
                     "{path}: no provider named {key:?} in Providers (ignored)"
                 ));

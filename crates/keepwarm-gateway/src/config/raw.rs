@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::de::{child, present, Entries, Lazy, List};
+use super::de::{child, Lazy, List, Written};
 use super::values::{Flag, Int, Millis, Percent, Port, Proto, Size, Text, U32};
 
 /// claude-code-router's top-level keys that keepwarm does not use.
@@ -110,16 +110,11 @@ pub(crate) struct Top {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 pub(crate) struct Health {
-    #[serde(deserialize_with = "present")]
-    pub reuse_rate_below: Option<Percent>,
-    #[serde(deserialize_with = "present")]
-    pub min_requests: Option<Int<0>>,
-    #[serde(deserialize_with = "present")]
-    pub idle_above: Option<Size<0>>,
-    #[serde(deserialize_with = "present")]
-    pub connection_age_below_ms: Option<Millis>,
-    #[serde(deserialize_with = "present")]
-    pub min_closed_connections: Option<Int<0>>,
+    pub reuse_rate_below: Written<Percent>,
+    pub min_requests: Written<Int<0>>,
+    pub idle_above: Written<Size<0>>,
+    pub connection_age_below_ms: Written<Millis>,
+    pub min_closed_connections: Written<Int<0>>,
 }
 
 /// An entry of `Providers`.
@@ -158,7 +153,7 @@ pub(crate) struct Pool {
     /// `maxIdleTotal` is read only here.
     pub global: Lazy<PoolBlock<Option<Size<1>>>>,
     /// By provider name; `maxIdleTotal` is a warning there.
-    pub providers: Lazy<Entries<Lazy<PoolBlock<Value>>>>,
+    pub providers: Lazy<serde_json::Map<String, Value>>,
 }
 
 /// `HttpConnectionPool.global` or `.providers.<name>`: each setting as
@@ -171,34 +166,20 @@ pub(crate) struct Pool {
     bound(deserialize = "Idle: Deserialize<'de> + Default")
 )]
 pub(crate) struct PoolBlock<Idle> {
-    #[serde(deserialize_with = "present")]
-    pub max_sockets: Option<Size<1>>,
-    #[serde(deserialize_with = "present")]
-    pub max_free_sockets: Option<Size<0>>,
-    #[serde(deserialize_with = "present")]
-    pub min_free_sockets: Option<Size<0>>,
-    #[serde(deserialize_with = "present")]
-    pub timeout: Option<Millis>,
-    #[serde(deserialize_with = "present")]
-    pub keep_alive: Option<Flag>,
-    #[serde(deserialize_with = "present")]
-    pub keep_alive_msecs: Option<Millis>,
-    #[serde(deserialize_with = "present")]
-    pub free_socket_timeout: Option<Millis>,
-    #[serde(deserialize_with = "present")]
-    pub max_socket_lifetime: Option<Option<Millis>>,
-    #[serde(deserialize_with = "present")]
-    pub connect_timeout: Option<Millis>,
-    #[serde(deserialize_with = "present")]
-    pub acquire_timeout: Option<Option<Millis>>,
-    #[serde(deserialize_with = "present")]
-    pub max_requests_per_socket: Option<Option<Int<1>>>,
-    #[serde(deserialize_with = "present")]
-    pub max_idle_total: Option<Idle>,
-    #[serde(deserialize_with = "present")]
-    pub protocol: Option<Proto>,
-    #[serde(deserialize_with = "present")]
-    pub max_concurrent_streams: Option<Option<U32>>,
+    pub max_sockets: Written<Size<1>>,
+    pub max_free_sockets: Written<Size<0>>,
+    pub min_free_sockets: Written<Size<0>>,
+    pub timeout: Written<Millis>,
+    pub keep_alive: Written<Flag>,
+    pub keep_alive_msecs: Written<Millis>,
+    pub free_socket_timeout: Written<Millis>,
+    pub max_socket_lifetime: Written<Option<Millis>>,
+    pub connect_timeout: Written<Millis>,
+    pub acquire_timeout: Written<Option<Millis>>,
+    pub max_requests_per_socket: Written<Option<Int<1>>>,
+    pub max_idle_total: Written<Idle>,
+    pub protocol: Written<Proto>,
+    pub max_concurrent_streams: Written<Option<U32>>,
 }
 
 #[cfg(test)]
