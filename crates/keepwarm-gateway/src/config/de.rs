@@ -4,10 +4,9 @@
 //! `serde_ignored` (every key nothing read becomes a warning), collecting
 //! every error and warning instead of stopping at the first.
 
-use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -78,30 +77,6 @@ impl<T> std::ops::Deref for Written<T> {
     type Target = Option<T>;
     fn deref(&self) -> &Option<T> {
         &self.0
-    }
-}
-
-/// A JSON array of `T` (e.g. a provider's `models`), whose type error
-/// says what the array holds. Default: empty.
-pub(crate) struct List<T>(pub Vec<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = List<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-                let mut out = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    out.push(item);
-                }
-                Ok(List(out))
-            }
-        }
-        d.deserialize_seq(V(PhantomData))
     }
 }
 
@@ -215,9 +190,21 @@ impl Diag {
         lazy: &Lazy<T>,
         path: &str,
     ) -> Result<Option<T>, Failed> {
+        self.shaped(lazy, path, Value::is_object, "an object")
+    }
+
+    /// Like [`read`](Self::read) when `shape` holds for the JSON written,
+    /// else "expected {what}, got …".
+    pub(crate) fn shaped<T: DeserializeOwned>(
+        &mut self,
+        lazy: &Lazy<T>,
+        path: &str,
+        shape: fn(&Value) -> bool,
+        what: &str,
+    ) -> Result<Option<T>, Failed> {
         match lazy.raw() {
-            Some(v) if !v.is_object() => {
-                Err(self.fail(path, format!("expected an object, got {}", show(v))))
+            Some(v) if !shape(v) => {
+                Err(self.fail(path, format!("expected {what}, got {}", show(v))))
             }
             _ => self.read(lazy, path),
         }
@@ -265,7 +252,7 @@ mod tests {
     #[serde(default, rename_all = "camelCase")]
     struct Probe {
         max_things: Written<Int<1>>,
-        inner: Option<List<Int<0>>>,
+        inner: Option<Vec<Int<0>>>,
         lazy: Lazy<Int<0>>,
     }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::resilience::config::{self as resilience, ProviderResilience, RetrySettings};
 
-use super::de::{child, Diag, Failed, Lazy, List};
+use super::de::{child, Diag, Failed, Lazy};
 use super::raw::{self, Top};
 use super::tls::ProviderTls;
 use super::values::{err, http_url, port, quoted, show, Port, Text};
@@ -229,21 +229,13 @@ impl Reader<'_> {
     /// `Providers`: the valid ones; every name read goes into `names`.
     fn providers(
         &mut self,
-        lazy: &Lazy<List<Lazy<raw::Provider>>>,
+        lazy: &Lazy<Vec<Lazy<raw::Provider>>>,
         retry: RetrySettings,
         names: &mut Vec<String>,
     ) -> Vec<ProviderConfig> {
         let mut out = Vec::new();
-        match lazy.raw() {
-            None => return out,
-            Some(v) if !v.is_array() => {
-                let msg = format!("expected an array of providers, got {}", show(v));
-                self.d.fail("Providers", msg);
-                return out;
-            }
-            Some(_) => {}
-        }
-        let Ok(Some(List(items))) = self.d.read(lazy, "Providers") else {
+        let what = "an array of providers";
+        let Ok(Some(items)) = self.d.shaped(lazy, "Providers", Value::is_array, what) else {
             return out;
         };
         for (i, item) in items.iter().enumerate() {
@@ -302,9 +294,10 @@ impl Reader<'_> {
                 .section(resilience::retry::parse(v, &at("retry"), retry))
                 .map(Some),
         };
-        let models = match self.d.read(&p.models, &at("models")) {
+        let what = "an array of model names";
+        let models = match (self.d).shaped(&p.models, &at("models"), Value::is_array, what) {
             Ok(None) => Ok(Vec::new()),
-            Ok(Some(List(models))) => {
+            Ok(Some(models)) => {
                 let all: Vec<_> = (models.iter().enumerate())
                     .map(|(j, Text(m))| self.expand(m, &format!("{}[{j}]", at("models"))))
                     .collect();
@@ -526,6 +519,9 @@ mod tests {
             (r#"{"Providers": [{"name": "a", "api_base_url": "http://a", "api_key": ""}]}"#.into(),
              r#"Providers[0].api_key: the provider's API key must not be empty ("$VAR" reads it from the environment)"#),
             (r#"{"Providers": [{"name": "a", "api_key": "k"}]}"#.into(), "Providers[0].api_base_url: missing (required)"),
+            (r#"{"Providers": [{"name": "a", "api_base_url": "http://a", "api_key": "k", "models": "m"}]}"#.into(),
+             r#"Providers[0].models: expected an array of model names, got "m""#),
+            (r#"{"Providers": {"name": "a"}}"#.into(), "Providers: expected an array of providers, got an object"),
             (r#"{"HttpConnectionPool": {"enabled": "yes"}}"#.into(), r#"HttpConnectionPool.enabled: expected true or false, got "yes""#),
             (r#"{"HttpConnectionPool": {"global": {"minFreeSockets": 11}}}"#.into(),
              "HttpConnectionPool.global.minFreeSockets: 11 is above maxFreeSockets (10)"),

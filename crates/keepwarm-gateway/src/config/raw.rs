@@ -11,7 +11,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::de::{child, Lazy, List, Written};
+use super::de::{child, Lazy, Written};
 use super::values::{Flag, Int, Millis, Percent, Port, Proto, Size, Text, U32};
 
 /// claude-code-router's top-level keys that keepwarm does not use.
@@ -101,7 +101,7 @@ pub(crate) struct Top {
     #[serde(rename = "Router")]
     pub router: Lazy<Value>,
     #[serde(rename = "Providers")]
-    pub providers: Lazy<List<Lazy<Provider>>>,
+    pub providers: Lazy<Vec<Lazy<Provider>>>,
     #[serde(rename = "HttpConnectionPool")]
     pub pool: Lazy<Pool>,
 }
@@ -126,7 +126,7 @@ pub(crate) struct Provider {
     /// With `api_keys`, read by [`crate::resilience::config::key_pool`].
     pub api_key: Lazy<Value>,
     pub api_keys: Lazy<Value>,
-    pub models: Lazy<List<Text>>,
+    pub models: Lazy<Vec<Text>>,
     pub api: Lazy<Text>,
     /// Read by [`crate::resilience::config::retry`].
     pub retry: Lazy<Value>,
