@@ -191,7 +191,7 @@ impl Reader<'_> {
                 }
             }
         }
-        if let Ok(Some(key)) = self.text(&t.api_key, "APIKEY") {
+        if let Ok(Some(key)) = self.text(&t.apikey, "APIKEY") {
             c.api_key = (!key.is_empty()).then(|| Secret::new(key));
         }
         if let Ok(Some(level)) = self.text(&t.log_level, "LOG_LEVEL") {
@@ -208,21 +208,22 @@ impl Reader<'_> {
                 }
             }
         }
-        // Plain values whose raw and `Config` fields share a name.
+        // Plain values: raw field (named as the key) => `Config` field.
         macro_rules! plain {
-            ($($field:ident: $key:literal),*) => {$(
-                if let Ok(Some(v)) = self.d.read(&t.$field, $key) {
+            ($($raw:ident => $field:ident),*) => {$(
+                let key = stringify!($raw).to_ascii_uppercase();
+                if let Ok(Some(v)) = self.d.read(&t.$raw, &key) {
                     c.$field = v.0;
                 }
             )*};
         }
         plain!(
-            api_timeout: "API_TIMEOUT_MS",
-            body_limit: "BODY_LIMIT_BYTES",
-            shutdown_timeout: "SHUTDOWN_TIMEOUT_MS",
-            header_read_timeout: "HEADER_READ_TIMEOUT_MS",
-            body_read_timeout: "BODY_READ_TIMEOUT_MS",
-            stats_interval: "STATS_INTERVAL_MS"
+            api_timeout_ms => api_timeout,
+            body_limit_bytes => body_limit,
+            shutdown_timeout_ms => shutdown_timeout,
+            header_read_timeout_ms => header_read_timeout,
+            body_read_timeout_ms => body_read_timeout,
+            stats_interval_ms => stats_interval
         );
     }
 
@@ -475,6 +476,35 @@ mod tests {
         assert_eq!(c.body_read_timeout, Duration::from_millis(250));
         let e = parse(r#"{"BODY_READ_TIMEOUT_MS": "soon"}"#, &keys()).unwrap_err();
         assert!(e.to_string().starts_with("BODY_READ_TIMEOUT_MS: "), "{e}");
+    }
+
+    #[test]
+    fn each_timer_and_limit_is_read_under_its_own_key() {
+        let names = [
+            "API_TIMEOUT_MS",
+            "BODY_LIMIT_BYTES",
+            "SHUTDOWN_TIMEOUT_MS",
+            "HEADER_READ_TIMEOUT_MS",
+            "BODY_READ_TIMEOUT_MS",
+            "STATS_INTERVAL_MS",
+        ];
+        let doc = |v: u32| {
+            let pairs: Vec<String> = names.iter().map(|k| format!(r#""{k}": {v}"#)).collect();
+            format!("{{{}}}", pairs.join(", "))
+        };
+        let rejected = parse_all(&doc(0), &keys()).unwrap_err();
+        let paths: Vec<&str> = rejected.errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, names);
+        let (c, _) = parse(&doc(7), &keys()).unwrap();
+        let ms = Duration::from_millis(7);
+        assert_eq!(
+            (c.api_timeout, c.body_limit, c.shutdown_timeout),
+            (ms, 7, ms)
+        );
+        assert_eq!(
+            (c.header_read_timeout, c.body_read_timeout, c.stats_interval),
+            (ms, ms, ms)
+        );
     }
 
     #[test]

@@ -58,32 +58,21 @@ pub(crate) fn ignored(parent: &str, key: &str) -> String {
 
 /// The top-level object.
 #[derive(Deserialize, Default)]
-#[serde(default)]
+#[serde(default, rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) struct Top {
-    #[serde(rename = "HOST")]
     pub host: Lazy<Text>,
-    #[serde(rename = "PORT")]
     pub port: Lazy<Port>,
     /// `null` and `""` mean no key.
-    #[serde(rename = "APIKEY")]
-    pub api_key: Lazy<Option<Text>>,
-    #[serde(rename = "LOG_LEVEL")]
+    pub apikey: Lazy<Option<Text>>,
     pub log_level: Lazy<Text>,
-    #[serde(rename = "API_TIMEOUT_MS")]
-    pub api_timeout: Lazy<Millis>,
-    #[serde(rename = "BODY_LIMIT_BYTES")]
-    pub body_limit: Lazy<Size<1>>,
-    #[serde(rename = "SHUTDOWN_TIMEOUT_MS")]
-    pub shutdown_timeout: Lazy<Millis>,
-    #[serde(rename = "HEADER_READ_TIMEOUT_MS")]
-    pub header_read_timeout: Lazy<Millis>,
-    #[serde(rename = "BODY_READ_TIMEOUT_MS")]
-    pub body_read_timeout: Lazy<Millis>,
+    pub api_timeout_ms: Lazy<Millis>,
+    pub body_limit_bytes: Lazy<Size<1>>,
+    pub shutdown_timeout_ms: Lazy<Millis>,
+    pub header_read_timeout_ms: Lazy<Millis>,
+    pub body_read_timeout_ms: Lazy<Millis>,
     /// `null` and `""` mean no proxy (see [`super::proxy`]).
-    #[serde(rename = "PROXY_URL")]
     pub proxy_url: Lazy<Option<Text>>,
-    #[serde(rename = "STATS_INTERVAL_MS")]
-    pub stats_interval: Lazy<Millis>,
+    pub stats_interval_ms: Lazy<Millis>,
     #[serde(rename = "HealthThresholds")]
     pub health: Lazy<Health>,
     /// Read by [`crate::resilience::config::key_pool`].
@@ -96,6 +85,7 @@ pub(crate) struct Top {
     #[serde(rename = "CircuitBreaker")]
     pub breaker: Lazy<Value>,
     /// Read by [`crate::resilience::config::fallback`].
+    #[serde(rename = "fallback")]
     pub fallback: Lazy<Value>,
     /// Read by [`super::scenarios`].
     #[serde(rename = "Router")]
