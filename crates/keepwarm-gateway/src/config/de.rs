@@ -84,60 +84,25 @@ impl<T> std::ops::Deref for Written<T> {
 #[derive(Debug)]
 pub(crate) struct Failed;
 
-/// One segment of a JSON path.
-enum Seg {
-    Key(String),
-    Index(usize),
-}
-
-/// `base` followed by `segs`: `Providers[1].name`.
-fn join(base: &str, segs: &[Seg]) -> String {
-    let mut out = base.to_owned();
-    for s in segs {
-        match s {
-            Seg::Key(k) if out.is_empty() => out.push_str(k),
-            Seg::Key(k) => {
-                out.push('.');
-                out.push_str(k);
-            }
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
-}
-
 /// `base.key`, or `key` at the top level.
 pub(crate) fn child(base: &str, key: &str) -> String {
-    join(base, &[Seg::Key(key.to_owned())])
-}
-
-fn ignored_segments(p: &serde_ignored::Path<'_>, out: &mut Vec<Seg>) {
-    use serde_ignored::Path as P;
-    match p {
-        P::Root => {}
-        P::Seq { parent, index } => {
-            ignored_segments(parent, out);
-            out.push(Seg::Index(*index));
-        }
-        P::Map { parent, key } => {
-            ignored_segments(parent, out);
-            out.push(Seg::Key(key.clone()));
-        }
-        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-            ignored_segments(parent, out)
-        }
+    match base.is_empty() {
+        true => key.to_owned(),
+        false => format!("{base}.{key}"),
     }
 }
 
-fn error_segments(p: &serde_path_to_error::Path) -> Vec<Seg> {
-    use serde_path_to_error::Segment as S;
-    p.iter()
-        .filter_map(|s| match s {
-            S::Seq { index } => Some(Seg::Index(*index)),
-            S::Map { key } => Some(Seg::Key(key.clone())),
-            S::Enum { .. } | S::Unknown => None,
-        })
-        .collect()
+/// The JSON path of `p` (as `serde_ignored` reports it) under `base`.
+fn path_of(base: &str, p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => base.to_owned(),
+        P::Seq { parent, index } => format!("{}[{index}]", path_of(base, parent)),
+        P::Map { parent, key } => child(&path_of(base, parent), key),
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            path_of(base, parent)
+        }
+    }
 }
 
 /// What a config check found: errors (the config is rejected if any) and
@@ -219,23 +184,24 @@ impl Diag {
         path: &str,
     ) -> Result<T, Failed> {
         let mut track = serde_path_to_error::Track::new();
-        let mut unread: Vec<Vec<Seg>> = Vec::new();
+        let mut unread = Vec::new();
         let de = serde_path_to_error::Deserializer::new(v, &mut track);
         let result: Result<T, _> = serde_ignored::deserialize(de, |p| {
-            let mut segs = Vec::new();
-            ignored_segments(&p, &mut segs);
-            unread.push(segs);
+            unread.push(match p {
+                serde_ignored::Path::Map { parent, key } => {
+                    super::raw::ignored(&path_of(path, parent), &key)
+                }
+                other => format!("unknown key {} (ignored)", path_of(path, &other)),
+            })
         });
-        for mut segs in unread {
-            let warning = match segs.pop() {
-                Some(Seg::Key(key)) => super::raw::ignored(&join(path, &segs), &key),
-                Some(last) => format!("unknown key {} (ignored)", join(path, &[last])),
-                None => format!("unknown key {path} (ignored)"),
-            };
-            self.warnings.push(warning);
-        }
+        self.warnings.extend(unread);
         result.map_err(|e| {
-            let at = join(path, &error_segments(&track.path()));
+            // `Providers[1].name` relative to `path`; "." when it is `path`.
+            let at = match track.path().to_string() {
+                rel if rel == "." => path.to_owned(),
+                rel if path.is_empty() || rel.starts_with('[') => format!("{path}{rel}"),
+                rel => format!("{path}.{rel}"),
+            };
             self.fail(&at, e.to_string())
         })
     }
