@@ -94,6 +94,16 @@ impl Reader<'_> {
         }
     }
 
+    /// Section `lazy` read by `parse` (which returns its warnings too);
+    /// `Ok(None)` when absent.
+    fn section<T>(
+        &mut self,
+        lazy: &Lazy<Value>,
+        parse: impl FnOnce(&Value) -> Result<(T, Vec<String>), ConfigError>,
+    ) -> Result<Option<T>, Failed> {
+        lazy.raw().map(|v| self.d.section(parse(v))).transpose()
+    }
+
     /// A string at `path` that must be written.
     fn required(&mut self, lazy: &Lazy<Text>, path: &str) -> Result<String, Failed> {
         self.text(lazy, path)?
@@ -112,27 +122,17 @@ impl Reader<'_> {
             h0.min_closed = h.min_closed_connections.map_or(h0.min_closed, |n| n.0);
         }
         let res = &mut c.resilience;
-        if let Some(v) = t.key_pool.raw() {
-            if let Ok(s) = self.d.section(resilience::key_pool::parse(v, "ApiKeyPool")) {
-                res.key_pool = s;
-            }
-        }
-        if let Some(v) = t.retry.raw() {
-            if let Ok(s) = self
-                .d
-                .section(resilience::retry::parse(v, "Retry", res.retry))
-            {
-                res.retry = s;
-            }
-        }
-        if let Some(v) = t.breaker.raw() {
-            if let Ok(s) = self
-                .d
-                .section(resilience::breaker::parse(v, "CircuitBreaker"))
-            {
-                res.breaker = s;
-            }
-        }
+        let key_pool = self.section(&t.key_pool, |v| {
+            resilience::key_pool::parse(v, "ApiKeyPool")
+        });
+        let retry = res.retry;
+        let retry = self.section(&t.retry, |v| resilience::retry::parse(v, "Retry", retry));
+        let breaker = self.section(&t.breaker, |v| {
+            resilience::breaker::parse(v, "CircuitBreaker")
+        });
+        res.key_pool = key_pool.ok().flatten().unwrap_or(res.key_pool);
+        res.retry = retry.ok().flatten().unwrap_or(res.retry);
+        res.breaker = breaker.ok().flatten().unwrap_or(res.breaker);
         // Every name written, valid provider or not: a reference to a
         // provider that failed its own checks is not a second error.
         let mut names = Vec::new();
@@ -289,12 +289,9 @@ impl Reader<'_> {
         let keys =
             resilience::key_pool::provider_keys(p.api_key.raw(), p.api_keys.raw(), path, &expand);
         let keys = self.d.check(keys);
-        let retry = match p.retry.raw() {
-            None => Ok(None),
-            Some(v) => (self.d)
-                .section(resilience::retry::parse(v, &at("retry"), retry))
-                .map(Some),
-        };
+        let retry = self.section(&p.retry, |v| {
+            resilience::retry::parse(v, &at("retry"), retry)
+        });
         let what = "an array of model names";
         let models = match (self.d).shaped(&p.models, &at("models"), Value::is_array, what) {
             Ok(None) => Ok(Vec::new()),
@@ -318,10 +315,9 @@ impl Reader<'_> {
             },
             Err(f) => Err(f),
         };
-        let transformer = match p.transformer.raw() {
-            None => Ok(Default::default()),
-            Some(v) => (self.d).section(super::transformers::parse(v, &at("transformer"))),
-        };
+        let transformer = self.section(&p.transformer, |v| {
+            super::transformers::parse(v, &at("transformer"))
+        });
         let proxy = match p.proxy.raw() {
             None => Ok(keepwarm::ProxyChoice::Inherit),
             Some(_) => self.text(&p.proxy, &at("proxy")).and_then(|url| {
@@ -330,8 +326,12 @@ impl Reader<'_> {
         };
         let tls = self.tls(&p.tls, &at("tls"));
         let (name, api_base_url, keys) = (name.ok()?, url.ok()?, keys.ok()?);
-        let (retry, models, api, transformer) =
-            (retry.ok()?, models.ok()?, api.ok()?, transformer.ok()?);
+        let (retry, models, api, transformer) = (
+            retry.ok()?,
+            models.ok()?,
+            api.ok()?,
+            transformer.ok()?.unwrap_or_default(),
+        );
         let (proxy, tls) = (proxy.ok()?, tls.ok()?);
         Some(ProviderConfig {
             api: api.unwrap_or_else(|| ApiKind::from_endpoint(&api_base_url)),
