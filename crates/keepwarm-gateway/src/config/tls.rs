@@ -48,6 +48,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ca_file_is_expanded_and_checked_at_its_path() {
+        use crate::config::{parse, parse_all, tests::env_of};
+        let doc = |tls: &str| {
+            format!(
+                r#"{{"Providers": [{{"name": "a", "api_base_url": "https://a", "api_key": "k", "tls": {tls}}}]}}"#
+            )
+        };
+        let env = env_of(&[("CA", "/etc/ca.pem"), ("EMPTY", "")]);
+        let (c, w) = parse(&doc(r#"{"ca_file": "$CA", "verify": false}"#), &env).unwrap();
+        assert_eq!(c.providers[0].tls.ca_file, Some("/etc/ca.pem".into()));
+        assert_eq!(w, ["unknown key Providers[0].tls.verify (ignored)"]);
+        let (c, _) = parse(&doc(r#"{"ca_file": null}"#), &env).unwrap();
+        assert_eq!(c.providers[0].tls, ProviderTls::default());
+        let errors = |tls: &str| -> Vec<String> {
+            let r = parse_all(&doc(tls), &env).unwrap_err();
+            r.errors.iter().map(|e| e.to_string()).collect()
+        };
+        assert_eq!(
+            errors(r#"{"ca_file": "$EMPTY"}"#),
+            [r#"Providers[0].tls.ca_file: expected the path of a PEM file, got "$EMPTY""#]
+        );
+        assert_eq!(
+            errors(r#"{"ca_file": 5}"#),
+            ["Providers[0].tls.ca_file: expected a string, got 5"]
+        );
+        assert_eq!(
+            errors(r#""/ca.pem""#),
+            [r#"Providers[0].tls: expected an object, got "/ca.pem""#]
+        );
+    }
+
+    #[test]
     fn pem_files_are_read_and_bad_ones_named() {
         let dir = std::env::temp_dir().join(format!("keepwarm-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
