@@ -27,9 +27,9 @@ trap cleanup EXIT
 echo "building keepwarm (glibc malloc), then keepwarm --features mimalloc (release)" >&2
 cargo build -q --release -p keepwarm-gateway
 cp target/release/keepwarm "$W/keepwarm-glibc"
-cargo build -q --release -p keepwarm-gateway --features mimalloc
-cp target/release/keepwarm "$W/keepwarm-mimalloc"
-cargo build -q --release -p keepwarm-gateway # leave the default binary in target/
+# A target dir of its own, so the default binary in target/release stays as it is.
+cargo build -q --release -p keepwarm-gateway --features mimalloc --target-dir target/mimalloc
+cp target/mimalloc/release/keepwarm "$W/keepwarm-mimalloc"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 A=$(port)
