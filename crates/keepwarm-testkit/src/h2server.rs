@@ -4,7 +4,9 @@
 //! connection, GOAWAYs sent and streams refused ([`H2Stats`]), and has
 //! knobs: the stream limit it advertises, a response delay, a graceful
 //! GOAWAY after N streams per connection, refusing streams with
-//! `REFUSED_STREAM`, and going silent (no more PING answers).
+//! `REFUSED_STREAM`, and going silent (no more PING answers). Optionally
+//! it offers ALPN `h2, http/1.1` and serves HTTP/1.1 to clients that pick
+//! it ([`H2ServerBuilder::http1_fallback`]), counted apart.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,14 +24,16 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
+use crate::h2server_h1::serve_http1;
 use crate::h2stats::{H2Counters, H2Knobs, H2Stats};
 use crate::tls::SelfSigned;
 
-struct Shared {
-    counters: H2Counters,
-    knobs: H2Knobs,
+/// What every connection of one server shares.
+pub(crate) struct Shared {
+    pub(crate) counters: H2Counters,
+    pub(crate) knobs: H2Knobs,
     max_streams: u32,
-    body: Bytes,
+    pub(crate) body: Bytes,
     silent: watch::Sender<bool>,
 }
 
@@ -60,6 +64,7 @@ pub struct H2ServerBuilder {
     delay: Duration,
     goaway_after: u64,
     body: Bytes,
+    http1_fallback: bool,
 }
 
 impl Default for H2ServerBuilder {
@@ -70,6 +75,7 @@ impl Default for H2ServerBuilder {
             delay: Duration::ZERO,
             goaway_after: 0,
             body: Bytes::from_static(b"ok"),
+            http1_fallback: false,
         }
     }
 }
@@ -102,6 +108,18 @@ impl H2ServerBuilder {
         self
     }
 
+    /// With TLS, offer ALPN `h2, http/1.1` and serve HTTP/1.1 (hyper's
+    /// server side; same delay and response) on connections whose client
+    /// picks `http/1.1` or offers no ALPN, counted in
+    /// [`H2Stats::http1_connections`](crate::H2Stats::http1_connections)
+    /// and [`H2Stats::http1_requests`](crate::H2Stats::http1_requests),
+    /// not in the HTTP/2 counts. Default `false`: ALPN `h2` only. No
+    /// effect without [`tls`](Self::tls).
+    pub fn http1_fallback(mut self, on: bool) -> Self {
+        self.http1_fallback = on;
+        self
+    }
+
     /// The response body. Default `b"ok"`.
     pub fn body(mut self, b: impl Into<Bytes>) -> Self {
         self.body = b.into();
@@ -114,9 +132,14 @@ impl H2ServerBuilder {
     /// If binding the listener fails.
     pub async fn start(self) -> H2Server {
         let cert = SelfSigned::generate();
+        let alpn = if self.http1_fallback {
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        } else {
+            vec![b"h2".to_vec()]
+        };
         let acceptor = self
             .tls
-            .then(|| TlsAcceptor::from(cert.server_config_with_alpn(vec![b"h2".to_vec()])));
+            .then(|| TlsAcceptor::from(cert.server_config_with_alpn(alpn)));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -133,7 +156,8 @@ impl H2ServerBuilder {
             body: self.body,
             silent: watch::channel(false).0,
         });
-        let accept = tokio::spawn(accept_loop(listener, acceptor, shared.clone()));
+        let fallback = self.tls && self.http1_fallback;
+        let accept = tokio::spawn(accept_loop(listener, acceptor, fallback, shared.clone()));
         H2Server {
             addr,
             tls: self.tls,
@@ -216,7 +240,12 @@ impl Drop for H2Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    http1_fallback: bool,
+    shared: Arc<Shared>,
+) {
     // Aborting this task drops the set, which aborts every connection.
     let mut conns = JoinSet::new();
     loop {
@@ -230,7 +259,12 @@ async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Ar
                             Some(acceptor) => {
                                 if let Ok(s) = acceptor.accept(tcp).await {
                                     shared.counters.tls_handshakes.fetch_add(1, Ordering::SeqCst);
-                                    serve(s, shared).await;
+                                    let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                                    if http1_fallback && !h2 {
+                                        serve_http1(s, shared).await;
+                                    } else {
+                                        serve(s, shared).await;
+                                    }
                                 }
                             }
                             None => serve(tcp, shared).await,

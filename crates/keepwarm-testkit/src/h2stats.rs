@@ -9,9 +9,14 @@ use std::time::Duration;
 pub struct H2Stats {
     /// HTTP/2 connections established (after TLS, if any).
     pub connections: u64,
+    /// HTTP/1.1 connections served (TLS clients that picked `http/1.1`;
+    /// only with [`http1_fallback`](crate::H2ServerBuilder::http1_fallback)).
+    pub http1_connections: u64,
+    /// Requests served on those HTTP/1.1 connections.
+    pub http1_requests: u64,
     /// Connections open now.
     pub open_connections: u64,
-    /// Full TLS handshakes completed.
+    /// TLS handshakes completed (HTTP/2 and HTTP/1.1 connections).
     pub tls_handshakes: u64,
     /// Streams served (answered or cancelled; refused ones not included).
     pub streams: u64,
@@ -31,6 +36,8 @@ pub struct H2Stats {
 #[derive(Debug, Default)]
 pub(crate) struct H2Counters {
     pub(crate) connections: AtomicU64,
+    pub(crate) http1_connections: AtomicU64,
+    pub(crate) http1_requests: AtomicU64,
     pub(crate) open_connections: AtomicU64,
     pub(crate) tls_handshakes: AtomicU64,
     pub(crate) streams: AtomicU64,
@@ -46,6 +53,8 @@ impl H2Counters {
         let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
         H2Stats {
             connections: g(&self.connections),
+            http1_connections: g(&self.http1_connections),
+            http1_requests: g(&self.http1_requests),
             open_connections: g(&self.open_connections),
             tls_handshakes: g(&self.tls_handshakes),
             streams: g(&self.streams),

@@ -8,13 +8,15 @@
 //! response ([`Reply`], optionally streamed piece by piece).
 //! [`MockProvider`] builds on that: a mock Anthropic or OpenAI API (JSON and
 //! SSE streaming). [`LatencyShim`] is a TCP relay that adds one-way latency.
-//! [`H2Server`] is an HTTP/2 server (h2c or TLS with ALPN `h2`) that counts
-//! connections, streams, GOAWAYs and refused streams. [`ProxyServer`] is a
+//! [`H2Server`] is an HTTP/2 server (h2c or TLS with ALPN `h2`, optionally
+//! with an HTTP/1.1 fallback) that counts connections, streams, GOAWAYs and
+//! refused streams. [`ProxyServer`] is a
 //! counting HTTP proxy (`CONNECT` tunnels and absolute-form forwarding).
 
 mod conn;
 mod gate;
 mod h2server;
+mod h2server_h1;
 mod h2stats;
 mod http1;
 mod knobs;

@@ -3,7 +3,9 @@
 //! limit at 100 open 3 connections and 250 streams (h2c with prior
 //! knowledge and TLS with ALPN), and every HTTP/2 figure of /stats,
 //! /details and /metrics equals the server's count — GOAWAYs sent vs
-//! received, refused streams vs refused and retried.
+//! received, refused streams vs refused and retried. Against a server
+//! offering ALPN `h2, http/1.1`, `"protocol": "http1"` gets HTTP/1.1 and
+//! `"auto"` gets h2, by the server's count and in management.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -173,4 +175,59 @@ async fn goaways_and_refused_streams_are_counted_as_the_server_sent_them() {
         st.refused
     );
     assert_eq!(details["counters"]["connectionsCreated"], st.connections);
+}
+
+/// Against a TLS server offering ALPN `h2, http/1.1`: the provider's
+/// `protocol` decides what the server sees. (server h1 connections, server
+/// h2 connections, the protocol management shows per open connection.)
+async fn alpn_choice(protocol: &str) -> (u64, u64, Value) {
+    let server = H2Server::builder()
+        .tls(true)
+        .http1_fallback(true)
+        .start()
+        .await;
+    let gw = gateway_for(&server, protocol).await;
+    send_many(&gw, 1).await;
+    let st = server.stats();
+    assert_eq!(st.tls_handshakes, 1, "{st:?}");
+    assert_eq!(
+        st.http1_requests + st.streams,
+        1,
+        "one request served: {st:?}"
+    );
+    let (summary, details, m) = figures(&gw, "up").await;
+    let open = details["openConnections"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{details}");
+    let (h1, h2) = (st.http1_connections, st.connections);
+    assert_eq!(summary["http2"]["http1Connections"], h1, "{summary}");
+    assert_eq!(summary["http2"]["connections"], h2, "{summary}");
+    let wire = open[0]["protocol"].clone();
+    let by_protocol = format!(
+        "keepwarm_connections_open_by_protocol{{provider=\"up\",protocol=\"{}\"}} 1",
+        wire.as_str().unwrap()
+    );
+    assert!(m.lines().any(|l| l == by_protocol), "{by_protocol} in\n{m}");
+    (h1, h2, wire)
+}
+
+#[tokio::test]
+async fn protocol_http1_against_an_h2_capable_server_gets_http1() {
+    let (h1, h2, wire) = alpn_choice("http1").await;
+    assert_eq!(
+        (h1, h2),
+        (1, 0),
+        "the server served HTTP/1.1 once, h2 never"
+    );
+    assert_eq!(wire, "http1.1");
+}
+
+#[tokio::test]
+async fn protocol_auto_against_the_same_server_gets_h2() {
+    let (h1, h2, wire) = alpn_choice("auto").await;
+    assert_eq!(
+        (h1, h2),
+        (0, 1),
+        "the server served h2 once, HTTP/1.1 never"
+    );
+    assert_eq!(wire, "h2");
 }
