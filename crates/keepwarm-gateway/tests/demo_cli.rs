@@ -1,5 +1,7 @@
 //! `keepwarm demo`: the counts behind its table (never durations) are the
-//! ones the mock server and the gateway's pool counted, per mode.
+//! ones the mock server and the gateway's pool counted, per mode; with
+//! `--http2` a fourth mode whose requests ride streams on one h2
+//! connection by the HTTP/2 server's count.
 
 use std::process::Command;
 
@@ -14,6 +16,7 @@ fn args() -> DemoArgs {
         rtt_ms: 4,
         requests: N as usize,
         json: true,
+        http2: false,
     }
 }
 
@@ -34,6 +37,28 @@ fn count(m: &Value, key: &str) -> u64 {
 }
 
 fn check(report: &Value) {
+    check_modes(report, &["pool off", "pool on", "pre-warmed"]);
+    assert_eq!(report["http2"], false);
+}
+
+/// The HTTP/2 column: one h2 connection (one TLS handshake) by the
+/// server's count, every request a stream on it, all but the first reused.
+fn check_http2(report: &Value) {
+    check_modes(report, &["pool off", "pool on", "pre-warmed", "HTTP/2"]);
+    assert_eq!(report["http2"], true);
+    let h2 = mode(report, "HTTP/2");
+    assert_eq!(h2["connections"], 1, "{h2}");
+    assert_eq!(h2["streams"], N, "every request was an h2 stream: {h2}");
+    assert_eq!(h2["reuseCount"], N - 1, "{h2}");
+    assert_eq!(h2["prewarmed"], 0, "{h2}");
+    assert_eq!(h2["firstOnNewConnection"], true, "{h2}");
+    for name in ["pool off", "pool on", "pre-warmed"] {
+        let m = mode(report, name);
+        assert_eq!(m["streams"], Value::Null, "HTTP/1.1 mock: {m}");
+    }
+}
+
+fn check_modes(report: &Value, expected: &[&str]) {
     assert_eq!(report["requests"], N);
     assert_eq!(report["rttMs"], 4);
     let names: Vec<&str> = report["modes"]
@@ -42,7 +67,7 @@ fn check(report: &Value) {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["pool off", "pool on", "pre-warmed"]);
+    assert_eq!(names, expected);
     for m in report["modes"].as_array().unwrap() {
         assert_eq!(m["totalRequests"], N, "{m}");
         assert_eq!(
@@ -64,6 +89,11 @@ fn check(report: &Value) {
         }
     }
 
+    check_pool_modes(report);
+}
+
+/// The three HTTP/1.1 pool modes.
+fn check_pool_modes(report: &Value) {
     let off = mode(report, "pool off");
     assert_eq!(off["connections"], N, "{off}");
     assert_eq!(off["reuseRate"], 0.0, "{off}");
@@ -130,4 +160,41 @@ fn the_binary_prints_the_same_numbers_as_json() {
     let report: Value =
         serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
     check(&report);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_http2_adds_a_column_counted_by_the_h2_server() {
+    let args = DemoArgs {
+        http2: true,
+        ..args()
+    };
+    let modes = demo::measure(&args, &ProgressBar::hidden())
+        .await
+        .unwrap_or_else(|e| panic!("demo failed: {e}"));
+    check_http2(&demo::to_json(&args, &modes));
+    let table = keepwarm_gateway::cli::report::table(&modes, 0, 1, false);
+    assert!(table.contains("HTTP/2 streams"), "{table}");
+    assert!(table.contains("HTTP/2"), "{table}");
+}
+
+#[test]
+fn the_binary_takes_http2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_keepwarm"))
+        .args([
+            "demo",
+            "--requests",
+            "12",
+            "--rtt-ms",
+            "4",
+            "--json",
+            "--http2",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"));
+    check_http2(&report);
 }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream};
 use http::{Request, Response};
+use rustls::HandshakeKind;
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -33,7 +34,12 @@ pub(crate) struct Shared {
     pub(crate) counters: H2Counters,
     pub(crate) knobs: H2Knobs,
     max_streams: u32,
-    pub(crate) body: Bytes,
+    /// The response body in the pieces it is sent in (one piece unless
+    /// [`H2ServerBuilder::stream`] was used).
+    pub(crate) pieces: Vec<Bytes>,
+    /// Wait between two pieces.
+    pub(crate) gap: Duration,
+    pub(crate) content_type: Option<String>,
     silent: watch::Sender<bool>,
 }
 
@@ -63,7 +69,9 @@ pub struct H2ServerBuilder {
     max_streams: u32,
     delay: Duration,
     goaway_after: u64,
-    body: Bytes,
+    pieces: Vec<Bytes>,
+    gap: Duration,
+    content_type: Option<String>,
     http1_fallback: bool,
 }
 
@@ -74,7 +82,9 @@ impl Default for H2ServerBuilder {
             max_streams: 100,
             delay: Duration::ZERO,
             goaway_after: 0,
-            body: Bytes::from_static(b"ok"),
+            pieces: vec![Bytes::from_static(b"ok")],
+            gap: Duration::ZERO,
+            content_type: None,
             http1_fallback: false,
         }
     }
@@ -120,9 +130,28 @@ impl H2ServerBuilder {
         self
     }
 
-    /// The response body. Default `b"ok"`.
+    /// The response body, sent at once with a `content-length`. Default
+    /// `b"ok"`. Replaces a [`stream`](Self::stream).
     pub fn body(mut self, b: impl Into<Bytes>) -> Self {
-        self.body = b.into();
+        self.pieces = vec![b.into()];
+        self.gap = Duration::ZERO;
+        self
+    }
+
+    /// Stream the response body as these pieces (e.g. SSE events): the
+    /// headers and the first piece after the delay, then each next piece
+    /// `gap` later (tokio time), without a `content-length` (chunked over
+    /// HTTP/1.1, one DATA frame per piece over HTTP/2). Replaces a
+    /// [`body`](Self::body). Default: the body `b"ok"` at once.
+    pub fn stream(mut self, pieces: Vec<Bytes>, gap: Duration) -> Self {
+        self.pieces = pieces;
+        self.gap = gap;
+        self
+    }
+
+    /// The `content-type` of every response. Default: none sent.
+    pub fn content_type(mut self, ct: impl Into<String>) -> Self {
+        self.content_type = Some(ct.into());
         self
     }
 
@@ -153,7 +182,9 @@ impl H2ServerBuilder {
             counters: H2Counters::default(),
             knobs,
             max_streams: self.max_streams,
-            body: self.body,
+            pieces: self.pieces,
+            gap: self.gap,
+            content_type: self.content_type,
             silent: watch::channel(false).0,
         });
         let fallback = self.tls && self.http1_fallback;
@@ -258,7 +289,11 @@ async fn accept_loop(
                         match tls {
                             Some(acceptor) => {
                                 if let Ok(s) = acceptor.accept(tcp).await {
-                                    shared.counters.tls_handshakes.fetch_add(1, Ordering::SeqCst);
+                                    let c = &shared.counters;
+                                    c.tls_handshakes.fetch_add(1, Ordering::SeqCst);
+                                    if s.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed) {
+                                        c.tls_resumed.fetch_add(1, Ordering::SeqCst);
+                                    }
                                     let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
                                     if http1_fallback && !h2 {
                                         serve_http1(s, shared).await;
@@ -375,22 +410,58 @@ async fn answer(
         _ = reset => false,
     };
     if finished {
-        let resp = Response::builder()
-            .status(200)
-            .header("content-length", shared.body.len())
-            .body(())
-            .unwrap_or_default();
-        match respond.send_response(resp, false) {
-            Ok(mut stream) => {
-                let _ = stream.send_data(shared.body.clone(), true);
-            }
-            Err(_) => finished_as_cancelled(c),
+        if !send_body(&mut respond, &shared).await {
+            finished_as_cancelled(c);
         }
     } else {
         finished_as_cancelled(c);
     }
     open_here.fetch_sub(1, Ordering::SeqCst);
     c.open_streams.fetch_sub(1, Ordering::SeqCst);
+}
+
+impl Shared {
+    /// A streamed body (more than one piece): no `content-length`.
+    pub(crate) fn streamed(&self) -> bool {
+        self.pieces.len() > 1
+    }
+
+    /// The body's length when sent at once.
+    pub(crate) fn body_len(&self) -> usize {
+        self.pieces.iter().map(Bytes::len).sum()
+    }
+
+    /// The response head (status 200, content type, length unless streamed).
+    pub(crate) fn head(&self) -> http::response::Builder {
+        let mut b = Response::builder().status(200);
+        if let Some(ct) = &self.content_type {
+            b = b.header("content-type", ct.as_str());
+        }
+        if !self.streamed() {
+            b = b.header("content-length", self.body_len());
+        }
+        b
+    }
+}
+
+/// Sends the head and the body's pieces `gap` apart; `false` when the
+/// client reset the stream first.
+async fn send_body(respond: &mut SendResponse<Bytes>, shared: &Shared) -> bool {
+    let head = shared.head().body(()).unwrap_or_default();
+    let end_now = shared.pieces.is_empty();
+    let Ok(mut stream) = respond.send_response(head, end_now) else {
+        return false;
+    };
+    let last = shared.pieces.len().saturating_sub(1);
+    for (i, piece) in shared.pieces.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(shared.gap).await;
+        }
+        if stream.send_data(piece.clone(), i == last).is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 fn finished_as_cancelled(c: &H2Counters) {

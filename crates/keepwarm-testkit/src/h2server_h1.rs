@@ -2,14 +2,16 @@
 //! [`http1_fallback`](crate::H2ServerBuilder::http1_fallback): TLS
 //! connections whose client picked `http/1.1` in ALPN (or offered no ALPN)
 //! are served by hyper's HTTP/1.1 server with the same delay and response
-//! as the HTTP/2 side, and counted apart from the HTTP/2 connections.
+//! (content type, body, streamed pieces) as the HTTP/2 side, and counted apart from the HTTP/2 connections.
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -36,20 +38,33 @@ where
         .await;
 }
 
-/// One request: read its body, wait the delay, answer with the body.
-async fn answer(
-    req: Request<Incoming>,
-    shared: Arc<Shared>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+/// The HTTP/1.1 response body: the server's pieces, `gap` apart.
+type Body = BoxBody<Bytes, Infallible>;
+
+/// One request: read its body, wait the delay, answer with the body (at
+/// once with a `content-length`, or streamed chunked).
+async fn answer(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, Infallible> {
     shared
         .counters
         .http1_requests
         .fetch_add(1, Ordering::SeqCst);
     let _ = req.into_body().collect().await;
     tokio::time::sleep(shared.knobs.delay()).await;
-    Ok(Response::builder()
-        .status(200)
-        .header("content-length", shared.body.len())
-        .body(Full::new(shared.body.clone()))
-        .unwrap_or_default())
+    let head = shared.head();
+    let body: Body = if shared.streamed() {
+        let pieces = futures_util::stream::unfold(0usize, move |i| {
+            let shared = shared.clone();
+            async move {
+                let piece = shared.pieces.get(i)?.clone();
+                if i > 0 {
+                    tokio::time::sleep(shared.gap).await;
+                }
+                Some((Ok::<_, Infallible>(Frame::data(piece)), i + 1))
+            }
+        });
+        BodyExt::boxed(StreamBody::new(pieces))
+    } else {
+        BodyExt::boxed(Full::new(shared.pieces.concat().into()))
+    };
+    Ok(head.body(body).unwrap_or_default())
 }

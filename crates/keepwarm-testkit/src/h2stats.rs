@@ -18,6 +18,8 @@ pub struct H2Stats {
     pub open_connections: u64,
     /// TLS handshakes completed (HTTP/2 and HTTP/1.1 connections).
     pub tls_handshakes: u64,
+    /// Of those, resumed ones (session ticket or ID); the rest were full.
+    pub tls_resumed: u64,
     /// Streams served (answered or cancelled; refused ones not included).
     pub streams: u64,
     /// Most streams open at once on one connection.
@@ -40,6 +42,7 @@ pub(crate) struct H2Counters {
     pub(crate) http1_requests: AtomicU64,
     pub(crate) open_connections: AtomicU64,
     pub(crate) tls_handshakes: AtomicU64,
+    pub(crate) tls_resumed: AtomicU64,
     pub(crate) streams: AtomicU64,
     pub(crate) max_concurrent_streams: AtomicU64,
     pub(crate) open_streams: AtomicU64,
@@ -57,6 +60,7 @@ impl H2Counters {
             http1_requests: g(&self.http1_requests),
             open_connections: g(&self.open_connections),
             tls_handshakes: g(&self.tls_handshakes),
+            tls_resumed: g(&self.tls_resumed),
             streams: g(&self.streams),
             max_concurrent_streams: g(&self.max_concurrent_streams),
             open_streams: g(&self.open_streams),

@@ -236,6 +236,7 @@ pub async fn measure_mode(
         reused: snap.counters.reused,
         prewarmed: snap.counters.prewarmed,
         first_on_new_connection,
+        streams: None,
         cpu,
         wall,
         errors: samples.iter().filter(|s| !s.ok).count() as u64,

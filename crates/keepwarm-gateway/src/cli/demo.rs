@@ -10,10 +10,13 @@
 //!
 //! Modes: "pool off" (`HttpConnectionPool.enabled: false`: one upstream
 //! connection per request), "pool on" (the defaults), "pre-warmed"
-//! (`minFreeSockets: 1`, warmed before the first request is timed).
+//! (`minFreeSockets: 1`, warmed before the first request is timed), and
+//! with `--http2` a fourth, "HTTP/2": the default pool against a mock that
+//! offers ALPN `h2, http/1.1` (the testkit `H2Server`, see
+//! [`demo_mock`](super::demo_mock)), so the requests ride HTTP/2 streams.
 //!
-//! Connections and TLS handshakes are what the mock *server* counted (a
-//! fresh mock per mode, so no deltas are needed); requests, reuse and
+//! Connections, TLS handshakes and HTTP/2 streams are what the mock
+//! *server* counted (a fresh mock per mode, so no deltas are needed); requests, reuse and
 //! pre-warming come from the gateway pool's own counters; CPU time is the
 //! whole process's (client, gateway, mock and shim all run in it).
 
@@ -22,11 +25,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indicatif::ProgressBar;
-use keepwarm::{Client, KeySnapshot, TlsCounts};
-use keepwarm_testkit::{LatencyShim, MockApi, MockProvider, UpstreamStats};
+use keepwarm::{CertificateDer, Client, KeySnapshot, TlsCounts};
+use keepwarm_testkit::LatencyShim;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
+use crate::cli::demo_mock::{DemoMock, ServerCounts};
 use crate::cli::report::{self, ModeResult};
 use crate::{config, server, AppState};
 
@@ -42,6 +46,10 @@ pub struct DemoArgs {
     /// Print the numbers as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Add a fourth column, "HTTP/2": the default pool against a mock
+    /// provider offering ALPN `h2, http/1.1`. Default off.
+    #[arg(long)]
+    pub http2: bool,
 }
 
 /// A mode of the demo: how the gateway's pool is configured.
@@ -55,11 +63,25 @@ pub enum Mode {
     /// `minFreeSockets: 1`, warmed before the first request: even the first
     /// request finds a connection ready.
     PreWarmed,
+    /// The default pool (`protocol: auto`) against a mock offering ALPN
+    /// `h2, http/1.1`: it negotiates h2 and the requests are streams on one
+    /// connection. Only with `--http2`.
+    Http2,
 }
 
 impl Mode {
-    /// Every mode, in the order the demo runs them.
+    /// The default modes, in the order the demo runs them.
     pub const ALL: [Mode; 3] = [Mode::PoolOff, Mode::PoolOn, Mode::PreWarmed];
+
+    /// The modes `keepwarm demo` runs: [`ALL`](Self::ALL), then
+    /// [`Http2`](Self::Http2) when `http2`.
+    pub fn selected(http2: bool) -> Vec<Mode> {
+        let mut modes = Mode::ALL.to_vec();
+        if http2 {
+            modes.push(Mode::Http2);
+        }
+        modes
+    }
 
     /// The mode's name in the table and the JSON.
     pub fn name(self) -> &'static str {
@@ -67,6 +89,7 @@ impl Mode {
             Mode::PoolOff => "pool off",
             Mode::PoolOn => "pool on",
             Mode::PreWarmed => "pre-warmed",
+            Mode::Http2 => "HTTP/2",
         }
     }
 
@@ -74,7 +97,7 @@ impl Mode {
     fn pool_block(self) -> Value {
         match self {
             Mode::PoolOff => json!({ "enabled": false }),
-            Mode::PoolOn => json!({ "enabled": true }),
+            Mode::PoolOn | Mode::Http2 => json!({ "enabled": true }),
             Mode::PreWarmed => json!({ "enabled": true, "global": { "minFreeSockets": 1 } }),
         }
     }
@@ -105,12 +128,12 @@ struct Gateway {
 }
 
 impl Gateway {
-    async fn start(cfg: &Value, mock: &MockProvider) -> Result<Gateway, String> {
+    async fn start(cfg: &Value, ca: CertificateDer<'static>) -> Result<Gateway, String> {
         let (cfg, _warnings) = config::parse(&cfg.to_string(), &|_| None)
             .map_err(|e| format!("the demo's gateway config is invalid: {e}"))?;
         let state = AppState::builder(cfg)
             .built_in_roots(false)
-            .add_root_certificate(mock.upstream().ca_der())
+            .add_root_certificate(ca)
             .build()
             .map_err(|e| format!("cannot build the gateway's pools: {e}"))?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -210,13 +233,10 @@ pub async fn measure_mode(
 ) -> Result<ModeResult, String> {
     let name = mode.name();
     progress.set_message(name);
-    let mock = MockProvider::builder(MockApi::Anthropic)
-        .tls(true)
-        .start()
-        .await;
-    let shim = LatencyShim::start(mock.upstream().addr(), rtt / 2).await;
+    let mock = DemoMock::start(mode == Mode::Http2).await;
+    let shim = LatencyShim::start(mock.addr(), rtt / 2).await;
     let endpoint = format!("https://localhost:{}/v1/messages", shim.addr().port());
-    let gw = Gateway::start(&gateway_config(mode, &endpoint, mock.key()), &mock).await?;
+    let gw = Gateway::start(&gateway_config(mode, &endpoint, mock.key()), mock.ca_der()).await?;
     let pool = gw.state.client().clone();
     let url = format!("{}/v1/messages", gw.url);
     let client = Client::builder()
@@ -234,7 +254,8 @@ pub async fn measure_mode(
             ));
         }
     }
-    let accepted_before = mock.upstream().stats().accepted;
+    let accepted_before = mock.counts().connections;
+    let mut first_opened = None;
     let per_request_limit = Duration::from_secs(10) + rtt * 10;
     let mut latencies = Vec::with_capacity(requests);
     let started = Instant::now();
@@ -251,6 +272,9 @@ pub async fn measure_mode(
             }
         }
         latencies.push(t.elapsed());
+        if i == 0 {
+            first_opened = Some(mock.counts().connections > accepted_before);
+        }
         progress.inc(1);
     }
     let wall = started.elapsed();
@@ -262,27 +286,32 @@ pub async fn measure_mode(
 
     // Let connections still being opened (a pre-warm refill) finish and
     // the server see every handshake complete, so the counts agree.
-    let settled = |s: &UpstreamStats, p: &KeySnapshot| {
-        p.connecting == 0
-            && s.accepted == p.counters.created
-            && s.tls_full + s.tls_resumed + s.tls_failed == s.accepted
+    let settled = |s: &ServerCounts, p: &KeySnapshot| {
+        p.connecting == 0 && s.connections == p.counters.created && s.settled
     };
     wait_for(Duration::from_secs(2), || {
-        settled(&mock.upstream().stats(), &gw.pool_stats().0)
+        settled(&mock.counts(), &gw.pool_stats().0)
     })
     .await;
-    let up = mock.upstream().stats();
+    let up = mock.counts();
     let (snap, _) = gw.pool_stats();
     gw.shutdown().await;
     drop(shim);
 
-    let first_on_new_connection = up.request_log.first().map(|r| r.conn > accepted_before);
+    // The HTTP/1.1 mock logs which connection carried the first request;
+    // for the HTTP/2 mock, whether the server's count rose with it (no
+    // pre-warming there, so nothing else opens a connection meanwhile).
+    let first_on_new_connection = match mock.first_request_conn() {
+        Some(conn) => Some(conn > accepted_before),
+        None => first_opened,
+    };
     Ok(ModeResult {
         name: name.to_string(),
         latencies,
-        connections: up.accepted,
+        connections: up.connections,
         tls_full: up.tls_full,
         tls_resumed: up.tls_resumed,
+        streams: up.streams,
         requests: snap.counters.requests,
         reused: snap.counters.reused,
         prewarmed: snap.counters.prewarmed,
@@ -300,8 +329,9 @@ pub async fn measure(args: &DemoArgs, progress: &ProgressBar) -> Result<Vec<Mode
     }
     keepwarm_testkit::install_crypto_provider();
     let rtt = Duration::from_millis(args.rtt_ms);
-    let mut out = Vec::with_capacity(Mode::ALL.len());
-    for mode in Mode::ALL {
+    let modes = Mode::selected(args.http2);
+    let mut out = Vec::with_capacity(modes.len());
+    for mode in modes {
         out.push(measure_mode(mode, rtt, args.requests, progress).await?);
     }
     Ok(out)
@@ -318,16 +348,22 @@ pub fn how_measured(args: &DemoArgs) -> String {
         args.requests,
         args.rtt_ms,
         report::cpus()
-    )
+    ) + if args.http2 {
+        " HTTP/2: the default pool against a mock offering ALPN h2, http/1.1 (it negotiated h2); \
+         streams as counted by that server."
+    } else {
+        ""
+    }
 }
 
-/// The JSON form: `{"rttMs", "requests", "cpus", "howMeasured", "modes": [..]}`
+/// The JSON form: `{"rttMs", "requests", "cpus", "http2", "howMeasured", "modes": [..]}`
 /// with each mode as [`ModeResult::to_json`].
 pub fn to_json(args: &DemoArgs, modes: &[ModeResult]) -> Value {
     json!({
         "rttMs": args.rtt_ms,
         "requests": args.requests,
         "cpus": report::cpus(),
+        "http2": args.http2,
         "howMeasured": how_measured(args),
         "modes": modes.iter().map(ModeResult::to_json).collect::<Vec<_>>(),
     })
@@ -336,7 +372,7 @@ pub fn to_json(args: &DemoArgs, modes: &[ModeResult]) -> Value {
 /// Runs `keepwarm demo`: the table (or JSON) on stdout; exit 1 with the
 /// reason when any request fails.
 pub async fn run(args: DemoArgs) -> ExitCode {
-    let total = (args.requests * Mode::ALL.len()) as u64;
+    let total = (args.requests * Mode::selected(args.http2).len()) as u64;
     report::run(
         total,
         args.json,

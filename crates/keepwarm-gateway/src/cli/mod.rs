@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod demo;
+mod demo_mock;
 pub mod report;
 pub mod stats;

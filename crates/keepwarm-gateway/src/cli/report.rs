@@ -41,6 +41,9 @@ pub struct ModeResult {
     /// Whether the first request had to open its connection (`false` when
     /// a pre-warmed connection carried it); `None` when unknown.
     pub first_on_new_connection: Option<bool>,
+    /// HTTP/2 streams the server served (one per request that rode h2);
+    /// `None` for a mode whose upstream speaks HTTP/1.1 only.
+    pub streams: Option<u64>,
     /// CPU time the process spent during the mode (user + system, all threads).
     pub cpu: Duration,
     /// Wall-clock time of the mode's requests, first sent to last read.
@@ -116,7 +119,8 @@ impl ModeResult {
 
     /// The mode as JSON: `name`, `firstMs`, `subsequentAvgMs`, `p50Ms`,
     /// `p99Ms`, `avgFirst10Ms`, `avgAllMs`, `tlsFull`, `tlsResumed`,
-    /// `connections`, `prewarmed`, `firstOnNewConnection`, `totalRequests`,
+    /// `connections`, `prewarmed`, `firstOnNewConnection`, `streams` (HTTP/2
+    /// streams by the server's count; `null` for HTTP/1.1), `totalRequests`,
     /// `reuseCount`, `reuseRate`, `cpuMs`, `wallMs`, `reqPerS`, `errors`.
     /// Durations in milliseconds, three decimals.
     pub fn to_json(&self) -> Value {
@@ -133,6 +137,7 @@ impl ModeResult {
             "connections": self.connections,
             "prewarmed": self.prewarmed,
             "firstOnNewConnection": self.first_on_new_connection,
+            "streams": self.streams,
             "totalRequests": self.requests,
             "reuseCount": self.reused,
             "reuseRate": self.reuse_rate(),
@@ -240,6 +245,16 @@ pub fn table(modes: &[ModeResult], baseline: usize, compared: usize, throughput:
     }));
     row.push(fewer(b.connections, c.connections));
     t.add_row(row);
+
+    if modes.iter().any(|m| m.streams.is_some()) {
+        let mut row = vec!["HTTP/2 streams".to_string()];
+        row.extend(modes.iter().map(|m| match m.streams {
+            Some(n) => n.to_string(),
+            None => "- (HTTP/1.1)".to_string(),
+        }));
+        row.push(String::new());
+        t.add_row(row);
+    }
 
     let mut row = vec!["Reuse rate".to_string()];
     row.extend(
