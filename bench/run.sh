@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# keepwarm's benchmark harness: cases P1–P9 (docs/BENCHMARKS.md), each run
+# keepwarm's benchmark harness: cases P1–P10 (docs/BENCHMARKS.md), each run
 # REPS times interleaved, then medians, ratios and goals.
 #
 #   bash bench/run.sh                 # full run (5 reps, release build, ~15 min on 2 cores);
@@ -7,7 +7,7 @@
 #                                     # results section of docs/BENCHMARKS.md and docs/bench/*.png
 #   bash bench/run.sh --smoke         # tiny counts, 1 rep, debug build; writes bench/results/smoke.json
 #   bash bench/run.sh --reps 3 --only "p1 p4"    # a subset (results to bench/results/partial.json)
-#   cases for --only: p1 p2 p3 p4 p5 p6 p7 p8 p9 allocs
+#   cases for --only: p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 allocs
 #
 # A full run regenerates docs/BENCHMARKS.md only on a clean tree: the file
 # names the commit (`git describe --always --dirty`); a dirty tree's results
@@ -249,14 +249,14 @@ if [ "$MODE" = smoke ]; then
   P4="--warmup-ms 200 --duration-ms 1000"; P5="--n1 5 --n2 25"
   P6="--warmup-s 0 --duration-s 1"; P7="--n 50"
   P8="--conns 300"; P9="--conns 50 --window-ms 1000"
-  AL="--warmup 20 --n 100"
+  AL="--warmup 20 --n 100"; P10="--concurrency 5 --gap-ms 1"
 else
   P1="--n 50"; P2="--trials 5 --steady 10"
   P3A="--requests 100000"; P3B="--requests 100000 --pauses 4 --pause-ms 1500"
   P4="--warmup-ms 1000 --duration-ms 5000"; P5="--n1 200 --n2 2200"
   P6="--warmup-s 1 --duration-s 8"; P7="--n 2000"
   P8="--conns 10000"; P9="--conns 1000 --window-ms 10000"
-  AL="--warmup 200 --n 2000"
+  AL="--warmup 200 --n 2000"; P10="--concurrency 50 --gap-ms 5"
 fi
 
 RAW="$W/raw.jsonl"
@@ -311,6 +311,9 @@ for rep in $(seq "$REPS"); do
     have haproxy && vias+=(--via "haproxy=http://127.0.0.1:$HP/v1/messages")
     case_run "P7 peers rep $rep" 120 p7-peers --direct "http://127.0.0.1:$A/v1/messages" "${vias[@]}" $P7
   fi
+  # HTTP/2 vs HTTP/1.1 streams through the gateway; alternate which goes first.
+  p10order=$([ $((rep % 2)) = 1 ] && echo "--protocol http2 --protocol http1" || echo "--protocol http1 --protocol http2")
+  want p10 && case_run "P10 rep $rep" 120 p10 --gateway "$GW" --workdir "$W/p10" $p10order $P10
   want p8 && case_run "P8 plain rep $rep" 180 p8 $P8
   want p8 && case_run "P8 tls rep $rep" 240 p8 --tls $P8
   want p9 && case_run "P9 idle rep $rep" 120 p9-idle $P9

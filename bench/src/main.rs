@@ -1,4 +1,4 @@
-//! `keepwarm-bench`: the benchmark harness of keepwarm (cases P1–P9 of
+//! `keepwarm-bench`: the benchmark harness of keepwarm (cases P1–P10 of
 //! `docs/BENCHMARKS.md`). Each case subcommand prints one JSON line of
 //! results; `bench/run.sh` runs them interleaved several times, then
 //! `summarize` takes medians and ratios and `chart` draws the PNGs.
@@ -189,6 +189,25 @@ enum Cmd {
         /// Interleaved request pairs.
         #[arg(long, default_value_t = 2000)]
         n: usize,
+    },
+    /// P10: N concurrent streaming requests through the gateway to a TLS
+    /// upstream, provider on HTTP/2 vs HTTP/1.1.
+    P10 {
+        /// The `keepwarm` binary (gateway).
+        #[arg(long)]
+        gateway: String,
+        /// Directory for the gateway's config and the upstream's CA file.
+        #[arg(long, default_value = "target/bench-work")]
+        workdir: PathBuf,
+        /// Streaming requests sent at once.
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// Wait between two SSE events of the upstream, ms.
+        #[arg(long, default_value_t = 5)]
+        gap_ms: u64,
+        /// The provider protocols to run, in order (`http2`, `http1`).
+        #[arg(long = "protocol", default_values_t = ["http2".to_string(), "http1".to_string()])]
+        protocols: Vec<String>,
     },
     /// P8: RSS growth per idle connection (plain or TLS).
     P8 {
@@ -404,6 +423,19 @@ fn run(cmd: Cmd) -> BoxResult<()> {
             workdir,
             n,
         } => runtime()?.block_on(cases::gateway::p7(&gateway, &workdir, n)),
+        Cmd::P10 {
+            gateway,
+            workdir,
+            concurrency,
+            gap_ms,
+            protocols,
+        } => runtime()?.block_on(cases::h2stream::p10(
+            &gateway,
+            &workdir,
+            &protocols,
+            concurrency,
+            Duration::from_millis(gap_ms),
+        )),
         Cmd::P8 {
             tls,
             conns,

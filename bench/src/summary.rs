@@ -1,7 +1,8 @@
 //! `summarize`: reads the JSON lines of every run (`raw.jsonl`), takes the
 //! median (and min/max) of every number per case over the repetitions,
 //! checks the goals, and writes `latest.json` plus a markdown section that
-//! `run.sh` splices into `docs/BENCHMARKS.md`.
+//! `run.sh` splices into `docs/BENCHMARKS.md` (with P10's HTTP/2 vs
+//! HTTP/1.1 rows as their own table).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -296,6 +297,55 @@ fn goals(s: &Summary) -> Vec<Goal> {
     ]
 }
 
+/// P10's rows, HTTP/2 against HTTP/1.1 (medians over the runs; errors:
+/// the worst run), as a markdown table; `None` when P10 did not run.
+fn p10_table(s: &Summary) -> Option<String> {
+    let (h2, h1) = ("p10/http2", "p10/http1");
+    if !s.cases.contains_key(h2) && !s.cases.contains_key(h1) {
+        return None;
+    }
+    let cell = |case: &str, field: &str, unit: &str| match s.med(case, field) {
+        Some(v) if unit.is_empty() => format!("{v:.0}"),
+        Some(v) => format!("{v:.1} {unit}"),
+        None => "not run".into(),
+    };
+    let n = s
+        .med(h2, "concurrency")
+        .or(s.med(h1, "concurrency"))
+        .unwrap_or(0.0);
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "### P10: {n:.0} concurrent streams through the gateway, provider on HTTP/2 vs HTTP/1.1\n"
+    );
+    let _ = writeln!(md, "| | HTTP/2 | HTTP/1.1 |\n|---|---|---|");
+    for (what, field, unit) in [
+        (
+            "upstream connections (server's count)",
+            "upstream_connections",
+            "",
+        ),
+        ("TLS handshakes (server's count)", "tls_handshakes", ""),
+        ("time to first byte p50", "ttfb_p50_ms", "ms"),
+        ("time to first byte p99", "ttfb_p99_ms", "ms"),
+        ("time to last byte p50", "ttlb_p50_ms", "ms"),
+        ("time to last byte p99", "ttlb_p99_ms", "ms"),
+    ] {
+        let _ = writeln!(
+            md,
+            "| {what} | {} | {} |",
+            cell(h2, field, unit),
+            cell(h1, field, unit)
+        );
+    }
+    let worst = |case: &str| {
+        s.max(case, "errors")
+            .map_or("not run".into(), |v| format!("{v:.0}"))
+    };
+    let _ = writeln!(md, "| errors (worst run) | {} | {} |", worst(h2), worst(h1));
+    Some(md)
+}
+
 fn fmt_num(v: f64) -> String {
     if v.abs() >= 1000.0 || v.fract() == 0.0 {
         format!("{v:.0}")
@@ -336,6 +386,9 @@ fn markdown(s: &Summary, goals: &[Goal], raw: &Groups, machine: &Value) -> Strin
             "| {} | {} | {} | {} | {} |",
             g.id, g.what, g.shown, g.goal, met
         );
+    }
+    if let Some(t) = p10_table(s) {
+        let _ = writeln!(md, "\n{t}");
     }
     let _ = writeln!(
         md,
@@ -529,6 +582,9 @@ pub(crate) fn summarize(
             g.id, g.what, g.shown, g.goal
         );
     }
+    if let Some(t) = p10_table(&s) {
+        println!("\n{t}");
+    }
     if let Some(docs) = docs {
         // The docs name the commit they were measured on; a run on a dirty
         // tree (or one that does not say) measured code no commit names.
@@ -578,6 +634,43 @@ noise
         let p4 = goals(&s).into_iter().find(|g| g.id == "P4").unwrap();
         assert_eq!(p4.value, Some(4.0));
         assert_eq!(p4.met, Some(true));
+    }
+
+    #[test]
+    fn p10_rows_compare_http2_with_http1() {
+        let raw = r#"{"case":"p10","variant":"http2","concurrency":50,"upstream_connections":1,"tls_handshakes":1,"ttfb_p50_ms":3.0,"ttfb_p99_ms":5.0,"ttlb_p50_ms":70.0,"ttlb_p99_ms":80.0,"errors":0}
+{"case":"p10","variant":"http1","concurrency":50,"upstream_connections":50,"tls_handshakes":50,"ttfb_p50_ms":9.0,"ttfb_p99_ms":20.0,"ttlb_p50_ms":75.0,"ttlb_p99_ms":95.0,"errors":0}
+{"case":"p10","variant":"http1","concurrency":50,"upstream_connections":50,"tls_handshakes":48,"ttfb_p50_ms":11.0,"ttfb_p99_ms":22.0,"ttlb_p50_ms":77.0,"ttlb_p99_ms":97.0,"errors":2}"#;
+        let g = group(raw);
+        let s = Summary {
+            cases: g
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::Object(stats(v))))
+                .collect(),
+        };
+        let t = p10_table(&s).unwrap();
+        assert!(t.contains("### P10: 50 concurrent streams"), "{t}");
+        assert!(
+            t.contains("| upstream connections (server's count) | 1 | 50 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| TLS handshakes (server's count) | 1 | 49 |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| time to first byte p50 | 3.0 ms | 10.0 ms |"),
+            "{t}"
+        );
+        assert!(
+            t.contains("| time to last byte p99 | 80.0 ms | 96.0 ms |"),
+            "{t}"
+        );
+        assert!(t.contains("| errors (worst run) | 0 | 2 |"), "{t}");
+        let none = Summary { cases: Map::new() };
+        assert!(p10_table(&none).is_none());
+        let md = markdown(&s, &goals(&s), &g, &Value::Null);
+        assert!(md.contains("### P10:"), "{md}");
     }
 
     #[test]

@@ -5,14 +5,17 @@
 //! /details and /metrics equals the server's count — GOAWAYs sent vs
 //! received, refused streams vs refused and retried. Against a server
 //! offering ALPN `h2, http/1.1`, `"protocol": "http1"` gets HTTP/1.1 and
-//! `"auto"` gets h2, by the server's count and in management.
+//! `"auto"` gets h2, by the server's count and in management; a streamed
+//! SSE reply passes through on either.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures_util::future::join_all;
+use http_body_util::BodyExt;
 use keepwarm::Client;
-use keepwarm_testkit::H2Server;
+use keepwarm_testkit::{H2Server, H2Stats};
 use serde_json::Value;
 
 use crate::support::{json, post, read, Gateway};
@@ -230,4 +233,56 @@ async fn protocol_auto_against_the_same_server_gets_h2() {
         "the server served h2 once, HTTP/1.1 never"
     );
     assert_eq!(wire, "h2");
+}
+
+/// The server's streamed SSE reply (events 20 ms apart) reaches the caller
+/// through the gateway byte for byte, in more than one piece, on HTTP/2 or
+/// HTTP/1.1 as the provider's `protocol` says.
+async fn sse_through(protocol: &str) -> H2Stats {
+    let events: Vec<Bytes> = [
+        "event: a\ndata: 1\n\n",
+        "event: b\ndata: 2\n\n",
+        "event: c\ndata: 3\n\n",
+    ]
+    .into_iter()
+    .map(|e| Bytes::from_static(e.as_bytes()))
+    .collect();
+    let server = H2Server::builder()
+        .tls(true)
+        .http1_fallback(true)
+        .content_type("text/event-stream")
+        .stream(events.clone(), Duration::from_millis(20))
+        .start()
+        .await;
+    let gw = gateway_for(&server, protocol).await;
+    let c = Client::new().unwrap();
+    let resp = post(&c, &format!("{}/v1/messages", gw.url), &[], &body("up")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    let (mut got, mut pieces) = (Vec::new(), 0);
+    while let Some(f) = body.frame().await {
+        if let Ok(d) = f.unwrap().into_data() {
+            pieces += usize::from(!d.is_empty());
+            got.extend_from_slice(&d);
+        }
+    }
+    assert_eq!(got, events.concat());
+    assert!(
+        pieces >= 2,
+        "streamed, not buffered whole: {pieces} piece(s)"
+    );
+    server.stats()
+}
+
+#[tokio::test]
+async fn a_streamed_reply_passes_through_on_h2() {
+    let st = sse_through("http2").await;
+    assert_eq!((st.streams, st.http1_requests), (1, 0), "{st:?}");
+}
+
+#[tokio::test]
+async fn a_streamed_reply_passes_through_on_http1() {
+    let st = sse_through("http1").await;
+    assert_eq!((st.streams, st.http1_requests), (0, 1), "{st:?}");
 }
