@@ -228,21 +228,28 @@ async fn run<T: AsyncRead + AsyncWrite + Send + Unpin + 'static>(
         }
     };
     let state = d.state.clone();
+    // Tell the pool why first, then mark the connection closed: a stream
+    // released in between (on another thread) must find the pool's reason
+    // (`goaway`), not only a closed connection (which it would count as
+    // `serverClosed`).
+    let c = client.upgrade();
+    if let Some(c) = &c {
+        if state.going_away() {
+            c.pool.connection_draining(&key, id, CloseReason::GoAway);
+        } else {
+            c.pool.connection_closed(&key, id);
+        }
+    }
     state
         .closed
         .store(true, std::sync::atomic::Ordering::Release);
     // Closes the socket (a PING timeout leaves a connection nobody answers).
     drop(d);
-    let Some(c) = client.upgrade() else {
+    let Some(c) = c else {
         return;
     };
     c.registry.closed(id);
     if end == End::PingTimeout {
         c.registry.count(&key, |h| h.ping_timeouts += 1);
-    }
-    if state.going_away() {
-        c.pool.connection_draining(&key, id, CloseReason::GoAway);
-    } else {
-        c.pool.connection_closed(&key, id);
     }
 }
