@@ -82,8 +82,8 @@ fn take_available<K: PoolKey, C: Poolable>(
         }
     }
     while let Some(&id) = ks.idle.last() {
-        let e = &ks.entries[&id];
-        let reason = if !e.is_open() {
+        let e = ks.entries.get_mut(&id).expect("idle entries exist");
+        let reason = if !e.poll_open() {
             ks.counters.stale += 1;
             Some(CloseReason::ServerClosed)
         } else if e.lifetime_over(now, &ks.opts) {
@@ -278,7 +278,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
     ) {
         let Returned {
             id,
-            conn,
+            mut conn,
             outcome,
             hints,
         } = back;
@@ -304,7 +304,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             Outcome::Close(r) => Some(r),
             Outcome::Reusable if e.doomed.is_some() => e.doomed,
             Outcome::Reusable if !ks.opts.keep_alive => Some(CloseReason::KeepAliveOff),
-            Outcome::Reusable if !e.is_open() || (!e.shared() && !conn.is_open()) => {
+            Outcome::Reusable if !e.is_open() || (!e.shared() && !conn.poll_open()) => {
                 Some(CloseReason::ServerClosed)
             }
             Outcome::Reusable if e.generation != ks.generation => Some(CloseReason::Destroyed),
@@ -519,6 +519,26 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             e.dead = true;
             ks.shared_avail.retain(|x| *x != id);
         }
+    }
+
+    /// Idle connection `id`'s transport signalled: if it is closed now
+    /// ([`Poolable::poll_open`]), it is removed and counted stale. A
+    /// connection in use is left to its user.
+    pub(crate) fn conn_check(&mut self, key: &K, id: u64, fx: &mut Effects<K, C>) {
+        let State { keys, g } = self;
+        let Some(ks) = keys.get_mut(key) else {
+            return;
+        };
+        let Some(e) = ks.entries.get_mut(&id) else {
+            return;
+        };
+        if e.idle_key.is_none() || e.poll_open() {
+            return;
+        }
+        ks.counters.stale += 1;
+        g.remove_entry(ks, id, CloseReason::ServerClosed, fx);
+        self.refill(key, fx);
+        self.settle(key, Instant::now(), fx);
     }
 
     /// Connection `id` takes no new requests any more (an HTTP/2 GOAWAY):

@@ -13,8 +13,10 @@
 //!   server's `Keep-Alive: timeout` hint, `maxSocketLifetime`): one task
 //!   sleeps until the earliest deadline, and sleeps without a timer when
 //!   nothing is idle. There is no periodic scan.
-//! - A connection is checked with [`Poolable::is_open`] before reuse; a dead
-//!   one is dropped and counted stale.
+//! - A connection is checked with [`Poolable::poll_open`] when it goes idle
+//!   and before reuse; a dead one is dropped and counted stale. A transport
+//!   that notices an idle connection closing says so with
+//!   [`Pool::check_idle`] (or [`Pool::connection_closed`]).
 //! - A lease returns its connection only through [`Lease::release`]; a drop
 //!   closes it (the response was not read to the end).
 //! - A dropped waiter, lease or permit gives back what it holds: counts

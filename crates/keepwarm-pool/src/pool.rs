@@ -367,6 +367,14 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         self.shared.with(|s, fx| s.conn_closed(key, id, fx));
     }
 
+    /// The transport of connection `id` signalled while it may be idle
+    /// (readable: EOF, an error or unexpected bytes). If it is idle and
+    /// [`Poolable::poll_open`] says it closed, it is removed now and
+    /// counted stale; otherwise nothing changes.
+    pub fn check_idle(&self, key: &K, id: u64) {
+        self.shared.with(|s, fx| s.conn_check(key, id, fx));
+    }
+
     /// Connection `id` takes no new requests any more (the peer sent an
     /// HTTP/2 GOAWAY): closed now if idle, else when its last request ends,
     /// counted under `reason` (not as stale).

@@ -82,6 +82,12 @@ impl<C: Poolable> Entry<C> {
     pub(crate) fn is_open(&self) -> bool {
         !self.dead && self.doomed.is_none() && self.conn.as_ref().is_none_or(Poolable::is_open)
     }
+
+    /// [`is_open`](Self::is_open), letting an idle connection look at its
+    /// transport ([`Poolable::poll_open`]).
+    pub(crate) fn poll_open(&mut self) -> bool {
+        !self.dead && self.doomed.is_none() && self.conn.as_mut().is_none_or(Poolable::poll_open)
+    }
 }
 
 /// A request waiting for a connection or a slot.

@@ -24,6 +24,16 @@ pub trait Poolable: Send + 'static {
     /// before every reuse.
     fn is_open(&self) -> bool;
 
+    /// [`is_open`](Self::is_open) for a connection nobody drives: it may
+    /// look at its transport for news (EOF, an error, unexpected bytes)
+    /// first. The pool calls it, under its lock, when a connection goes
+    /// idle, before an idle one is reused and from
+    /// [`Pool::check_idle`](crate::Pool::check_idle); keep it cheap when
+    /// nothing happened. Default: [`is_open`](Self::is_open).
+    fn poll_open(&mut self) -> bool {
+        self.is_open()
+    }
+
     /// How many requests may use the connection at once. Default 1.
     fn max_concurrent(&self) -> usize {
         1

@@ -10,6 +10,7 @@ use crate::*;
 
 mod lifecycle;
 mod outcomes;
+mod watch;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Key(&'static str);
