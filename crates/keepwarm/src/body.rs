@@ -118,8 +118,9 @@ impl ResponseBody {
         };
         if self.server_closes {
             lease.close(CloseReason::ServerClosed);
-        } else if let Conn::H1(c) = lease.conn() {
-            if c.sender.is_ready() || c.sender.is_closed() {
+        } else if let Conn::H1(c) = lease.conn_mut() {
+            // Left idle and watched; hyper is ready at once almost always.
+            if c.park() || !c.is_open() {
                 // Closed: the pool sees it and counts it as a server close.
                 lease.release();
                 return;
@@ -130,11 +131,16 @@ impl ResponseBody {
             };
             rt.spawn(async move {
                 let ready = std::future::poll_fn(|cx| match lease.conn_mut() {
-                    Conn::H1(c) => c.sender.poll_ready(cx),
-                    Conn::H2(_) => std::task::Poll::Ready(Ok(())),
+                    Conn::H1(c) => c.poll_ready(cx),
+                    Conn::H2(_) => Poll::Ready(true),
                 });
                 match tokio::time::timeout(READY_GRACE, ready).await {
-                    Ok(Ok(())) => lease.release(),
+                    Ok(true) => {
+                        if let Conn::H1(c) = lease.conn_mut() {
+                            c.park();
+                        }
+                        lease.release();
+                    }
                     _ => lease.close(CloseReason::Error),
                 }
             });
@@ -163,6 +169,10 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
+        if let Some(Conn::H1(c)) = this.lease.as_mut().map(Lease::conn_mut) {
+            // The connection first: it reads what the body is waiting for.
+            let _ = c.drive(cx);
+        }
         let polled = match &mut this.inner {
             Inner::H1(b) => Pin::new(b)
                 .poll_frame(cx)
