@@ -46,6 +46,8 @@ pub struct ResponseBody {
     server_closes: bool,
     timeout: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// An HTTP/1.1 read error held back for one poll (see `poll_frame`).
+    deferred: Option<Error>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -71,6 +73,7 @@ impl ResponseBody {
             server_closes,
             timeout,
             sleep: None,
+            deferred: None,
         };
         if body.is_end_stream() {
             body.finish();
@@ -87,6 +90,7 @@ impl ResponseBody {
             server_closes: false,
             timeout,
             sleep: None,
+            deferred: None,
         };
         if body.is_end_stream() {
             body.finish();
@@ -169,6 +173,9 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
+        if let Some(e) = this.deferred.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         if let Some(Conn::H1(c)) = this.lease.as_mut().map(Lease::conn_mut) {
             // The connection first: it reads what the body is waiting for.
             let _ = c.drive(cx);
@@ -190,12 +197,23 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                let h1 = matches!(this.inner, Inner::H1(_));
                 this.fail(CloseReason::Error);
-                Poll::Ready(Some(Err(Error::new(
+                let e = Error::new(
                     Kind::Body,
                     format!("reading the response body from {} failed", this.key),
                     Some(e),
-                ))))
+                );
+                if !h1 {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                // The connection is driven inside this poll, so a peer's
+                // close can surface right after the data before it. Yield
+                // once first, as a body read from another task would: a
+                // relay (a hyper server) flushes the bytes it has.
+                this.deferred = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(None) => {
                 this.finish();
