@@ -8,6 +8,8 @@
 #   bash bench/run.sh --smoke         # tiny counts, 1 rep, debug build; writes bench/results/smoke.json
 #   bash bench/run.sh --reps 3 --only "p1 p4"    # a subset (results to bench/results/partial.json)
 #   cases for --only: p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 allocs
+#   bash bench/run.sh --bins DIR ...  # run prebuilt keepwarm-bench, keepwarm-allocs and keepwarm
+#                                     # from DIR instead of building (before/after comparisons)
 #
 # A full run regenerates docs/BENCHMARKS.md only on a clean tree: the file
 # names the commit (`git describe --always --dirty`); a dirty tree's results
@@ -26,13 +28,15 @@ MODE=full
 REPS=""
 ONLY=""
 PROFILE=""
+BINS=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) MODE=smoke ;;
     --reps) REPS="$2"; shift ;;
     --only) ONLY="$2"; shift ;;
     --profile) PROFILE="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --bins) BINS="$2"; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -90,12 +94,18 @@ have valgrind || SKIPPED+=("P5: valgrind not installed")
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 # --- build ---------------------------------------------------------------
-say "building keepwarm-bench and keepwarm-gateway (--profile $PROFILE)"
-cargo build -q --profile "$PROFILE" -p keepwarm-bench -p keepwarm-gateway
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+if [ -n "$BINS" ]; then
+  say "using prebuilt binaries from $BINS (no build)"
+  SRC="$BINS"
+else
+  say "building keepwarm-bench and keepwarm-gateway (--profile $PROFILE)"
+  cargo build -q --profile "$PROFILE" -p keepwarm-bench -p keepwarm-gateway
+  DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+  SRC="$ROOT/target/$DIR"
+fi
 # Run copies, so a concurrent `cargo build` in this tree cannot swap the
 # binaries mid-run (and perf can still read the gateway's symbols).
-cp "$ROOT/target/$DIR/keepwarm-bench" "$ROOT/target/$DIR/keepwarm-allocs" "$ROOT/target/$DIR/keepwarm" "$W/"
+cp "$SRC/keepwarm-bench" "$SRC/keepwarm-allocs" "$SRC/keepwarm" "$W/"
 B="$W/keepwarm-bench"
 ALLOCS="$W/keepwarm-allocs"
 GW="$W/keepwarm"
@@ -119,6 +129,7 @@ json.dump({
   "mode": "$MODE", "reps": $REPS, "build profile": "$PROFILE",
   "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
   "git": "$GIT_DESCRIBE",
+  "binaries": "${BINS:-built from this tree}",
   "dirty": $([ "$DIRTY" = true ] && echo True || echo False),
   "uncommitted files (git status --porcelain)": "$(git status --porcelain 2>/dev/null | wc -l)",
   "nproc": "$(nproc)", "cpu": cpu, "kernel": "$(uname -sr)",

@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, HOST, PROXY_AUTHORIZATION};
 use http::request::Parts;
+use http::uri::{self, PathAndQuery};
 use http::{Method, Request, Response, Uri};
 use http_body_util::Full;
 use keepwarm_pool::{
@@ -165,6 +166,8 @@ pub(crate) struct ClientInner {
     proxy_rules: ProxyRules,
     /// Keys a [`Client::prewarm`] waits on.
     warm_watch: crate::warm::Watch,
+    /// Pool keys and `Host` values built once per origin.
+    origins: crate::origin::Origins,
 }
 
 impl ClientInner {
@@ -357,6 +360,7 @@ impl Client {
                 registry: Registry::default(),
                 proxy_rules,
                 warm_watch: Default::default(),
+                origins: Default::default(),
             }
         });
         Client { inner }
@@ -420,7 +424,8 @@ impl Client {
     /// proxy for this request.
     pub async fn request(&self, req: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
         let label = req.extensions().get::<Label>().map(|l| l.0.clone());
-        let mut key = Key::from_uri(req.uri(), label.as_ref())?;
+        let origin = self.inner.origins.get(req.uri(), label.as_ref())?;
+        let mut key = origin.key;
         key.proxy = self
             .inner
             .proxy_for(&key, req.extensions().get::<ProxyChoice>());
@@ -431,24 +436,29 @@ impl Client {
         let absolute = key.scheme == Scheme::Http
             && self.inner.protocol_for(&key) != Protocol::Http2
             && key.proxy.is_some();
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let pq = std::mem::take(&mut parts.uri)
+            .into_parts()
+            .path_and_query
+            .filter(|p| !p.as_str().is_empty())
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
         let target = if absolute {
             format!("http://{}{pq}", key.host_header())
+                .parse::<Uri>()
+                .map_err(|e| e.to_string())
         } else {
-            pq.to_string()
+            let mut target = uri::Parts::default();
+            target.path_and_query = Some(pq);
+            Uri::from_parts(target).map_err(|e| e.to_string())
         };
         parts.uri = target
-            .parse::<Uri>()
-            .map_err(|e| Error::invalid_url(format!("invalid path in {}: {e}", parts.uri)))?;
+            .map_err(|e| Error::invalid_url(format!("invalid path in a request to {key}: {e}")))?;
         if let Some(auth) = key.proxy.as_ref().and_then(Proxy::authorization) {
             if absolute {
                 parts.headers.insert(PROXY_AUTHORIZATION, auth.clone());
             }
         }
         if !parts.headers.contains_key(HOST) {
-            let host = HeaderValue::from_str(&key.host_header())
-                .map_err(|e| Error::invalid_url(format!("invalid host `{}`: {e}", key.host)))?;
-            parts.headers.insert(HOST, host);
+            parts.headers.insert(HOST, origin.host);
         }
         if !self.inner.pool.options_for(&key).keep_alive {
             parts

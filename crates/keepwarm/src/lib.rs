@@ -41,6 +41,7 @@ mod hints;
 mod http2;
 mod info;
 mod key;
+mod origin;
 mod pooled;
 mod profile;
 mod protocol;
