@@ -153,7 +153,12 @@ impl Http1Conn {
             // into the response future. Ended, it drops the request's
             // callback, so the response future is ready with the error.
             let _ = self.drive(cx);
-            response.as_mut().poll(cx)
+            // Only `drive` (this task) completes the response future, so it
+            // needs no waker of ours: with one, hyper's hand-over of the
+            // head would wake this very task for a wasted extra poll.
+            response
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
         })
         .await
     }
