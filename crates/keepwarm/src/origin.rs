@@ -4,7 +4,7 @@
 //! (cleared when full).
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 use http::header::HeaderValue;
@@ -59,9 +59,9 @@ impl Origins {
     pub(crate) fn get(&self, uri: &Uri, label: Option<&Arc<str>>) -> Result<Origin, Error> {
         let scheme = uri.scheme_str().unwrap_or("");
         let authority = uri.authority().map_or("", |a| a.as_str());
-        let mut h = self.hasher.build_hasher();
-        (label.map(|l| &**l), scheme, authority).hash(&mut h);
-        let hash = h.finish();
+        let hash = self
+            .hasher
+            .hash_one((label.map(|l| &**l), scheme, authority));
         {
             let t = self.table.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(e) = t
