@@ -46,8 +46,6 @@ pub struct ResponseBody {
     server_closes: bool,
     timeout: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
-    /// An HTTP/1.1 read error held back for one poll (see `poll_frame`).
-    deferred: Option<Error>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -73,7 +71,6 @@ impl ResponseBody {
             server_closes,
             timeout,
             sleep: None,
-            deferred: None,
         };
         if body.is_end_stream() {
             body.finish();
@@ -90,7 +87,6 @@ impl ResponseBody {
             server_closes: false,
             timeout,
             sleep: None,
-            deferred: None,
         };
         if body.is_end_stream() {
             body.finish();
@@ -122,9 +118,8 @@ impl ResponseBody {
         };
         if self.server_closes {
             lease.close(CloseReason::ServerClosed);
-        } else if let Conn::H1(c) = lease.conn_mut() {
-            // Left idle and watched; hyper is ready at once almost always.
-            if c.park() || !c.is_open() {
+        } else if let Conn::H1(c) = lease.conn() {
+            if c.sender.is_ready() || c.sender.is_closed() {
                 // Closed: the pool sees it and counts it as a server close.
                 lease.release();
                 return;
@@ -135,16 +130,11 @@ impl ResponseBody {
             };
             rt.spawn(async move {
                 let ready = std::future::poll_fn(|cx| match lease.conn_mut() {
-                    Conn::H1(c) => c.poll_ready(cx),
-                    Conn::H2(_) => Poll::Ready(true),
+                    Conn::H1(c) => c.sender.poll_ready(cx),
+                    Conn::H2(_) => std::task::Poll::Ready(Ok(())),
                 });
                 match tokio::time::timeout(READY_GRACE, ready).await {
-                    Ok(true) => {
-                        if let Conn::H1(c) = lease.conn_mut() {
-                            c.park();
-                        }
-                        lease.release();
-                    }
+                    Ok(Ok(())) => lease.release(),
                     _ => lease.close(CloseReason::Error),
                 }
             });
@@ -173,13 +163,6 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
-        if let Some(e) = this.deferred.take() {
-            return Poll::Ready(Some(Err(e)));
-        }
-        if let Some(Conn::H1(c)) = this.lease.as_mut().map(Lease::conn_mut) {
-            // The connection first: it reads what the body is waiting for.
-            let _ = c.drive(cx);
-        }
         let polled = match &mut this.inner {
             Inner::H1(b) => Pin::new(b)
                 .poll_frame(cx)
@@ -197,23 +180,12 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
-                let h1 = matches!(this.inner, Inner::H1(_));
                 this.fail(CloseReason::Error);
-                let e = Error::new(
+                Poll::Ready(Some(Err(Error::new(
                     Kind::Body,
                     format!("reading the response body from {} failed", this.key),
                     Some(e),
-                );
-                if !h1 {
-                    return Poll::Ready(Some(Err(e)));
-                }
-                // The connection is driven inside this poll, so a peer's
-                // close can surface right after the data before it. Yield
-                // once first, as a body read from another task would: a
-                // relay (a hyper server) flushes the bytes it has.
-                this.deferred = Some(e);
-                cx.waker().wake_by_ref();
-                Poll::Pending
+                ))))
             }
             Poll::Ready(None) => {
                 this.finish();

@@ -490,7 +490,7 @@ impl Client {
             let opts = self.inner.opts_for(&key);
             let header_timeout = opts.response_header_timeout.unwrap_or(opts.timeout);
             let h1 = match lease.conn_mut() {
-                Conn::H1(c) => c,
+                Conn::H1(c) => &mut c.sender,
                 Conn::H2(c) => {
                     let conn = c.clone();
                     let head = http2::send::head(&key, req.method(), req.uri(), req.headers())?;
@@ -525,7 +525,10 @@ impl Client {
                     }
                 }
             };
-            let sent = tokio::time::timeout(header_timeout, h1.send(req)).await;
+            let sent = {
+                let fut = h1.try_send_request(req);
+                tokio::time::timeout(header_timeout, fut).await
+            };
             let mut err = match sent {
                 Ok(Ok(resp)) => return Ok(self.wrap(resp, lease, retries)),
                 Ok(Err(e)) => e,

@@ -1,12 +1,15 @@
 //! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE) to the origin or
 //! to its proxy (then a `CONNECT` tunnel when the origin is HTTPS or h2c),
 //! TLS with ALPN, then the HTTP/1.1 handshake (here) or HTTP/2's
-//! (`http2::conn`). An HTTP/1.1 connection has no task of its own: its
-//! users drive it (`h1`).
+//! (`http2::conn`), and the task that drives it and tells the pool when it
+//! ends.
 
 use std::sync::Weak;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use socket2::{SockRef, TcpKeepalive};
@@ -14,11 +17,16 @@ use tokio::net::TcpStream;
 
 use crate::client::ClientInner;
 use crate::error::{Error, Kind};
-use crate::h1::Http1Conn;
 use crate::info::Handshake;
 use crate::key::{Key, Scheme};
 use crate::pooled::Conn;
 use crate::protocol::Protocol;
+
+/// An HTTP/1.1 connection as the pool holds it.
+pub(crate) struct Http1Conn {
+    pub(crate) sender: SendRequest<Full<Bytes>>,
+    pub(crate) handshake: Handshake,
+}
 
 /// TCP to `key`'s origin, or to its proxy when it has one.
 async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
@@ -69,7 +77,7 @@ fn tls_error(key: &Key, e: std::io::Error, protocol: Protocol) -> Error {
     )
 }
 
-/// Opens connection `id` for `key`.
+/// Opens connection `id` for `key` and spawns its driver task.
 pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Result<Conn, Error> {
     let inner = client
         .upgrade()
@@ -160,12 +168,18 @@ where
     if let Some(c) = client.upgrade() {
         c.registry.opened(key, id, None);
     }
-    Ok(Http1Conn::new(
-        client,
-        key,
-        id,
+    let (client, key) = (client.clone(), key.clone());
+    tokio::spawn(async move {
+        // Ends when the peer closes, on an error, on unexpected bytes while
+        // idle, or when the pool drops the sender.
+        let _ = conn.await;
+        if let Some(c) = client.upgrade() {
+            c.registry.closed(id);
+            c.pool.connection_closed(&key, id);
+        }
+    });
+    Ok(Http1Conn {
         sender,
-        Box::pin(conn),
-        kind,
-    ))
+        handshake: kind,
+    })
 }

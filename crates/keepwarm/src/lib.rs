@@ -36,7 +36,6 @@ mod client;
 mod conn;
 mod conn_stats;
 mod error;
-mod h1;
 mod hints;
 mod http2;
 mod info;

@@ -5,7 +5,6 @@
 mod cancel;
 mod connections;
 mod errors;
-mod exchange;
 mod http2;
 mod limits;
 mod never_reused;
