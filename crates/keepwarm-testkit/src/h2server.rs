@@ -22,7 +22,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::h2server_h1::serve_http1;
@@ -277,40 +277,30 @@ async fn accept_loop(
     http1_fallback: bool,
     shared: Arc<Shared>,
 ) {
-    // Aborting this task drops the set, which aborts every connection.
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            res = listener.accept() => match res {
-                Ok((tcp, _)) => {
-                    let _ = tcp.set_nodelay(true);
-                    let (tls, shared) = (tls.clone(), shared.clone());
-                    conns.spawn(async move {
-                        match tls {
-                            Some(acceptor) => {
-                                if let Ok(s) = acceptor.accept(tcp).await {
-                                    let c = &shared.counters;
-                                    c.tls_handshakes.fetch_add(1, Ordering::SeqCst);
-                                    if s.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed) {
-                                        c.tls_resumed.fetch_add(1, Ordering::SeqCst);
-                                    }
-                                    let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
-                                    if http1_fallback && !h2 {
-                                        serve_http1(s, shared).await;
-                                    } else {
-                                        serve(s, shared).await;
-                                    }
-                                }
-                            }
-                            None => serve(tcp, shared).await,
+    crate::accept::serve_each(listener, |tcp| {
+        let (tls, shared) = (tls.clone(), shared.clone());
+        async move {
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(s) = acceptor.accept(tcp).await {
+                        let c = &shared.counters;
+                        c.tls_handshakes.fetch_add(1, Ordering::SeqCst);
+                        if s.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed) {
+                            c.tls_resumed.fetch_add(1, Ordering::SeqCst);
                         }
-                    });
+                        let h2 = s.get_ref().1.alpn_protocol() == Some(b"h2");
+                        if http1_fallback && !h2 {
+                            serve_http1(s, shared).await;
+                        } else {
+                            serve(s, shared).await;
+                        }
+                    }
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                None => serve(tcp, shared).await,
+            }
         }
-    }
+    })
+    .await
 }
 
 /// Counts a connection open until dropped.

@@ -13,6 +13,7 @@
 //! refused streams. [`ProxyServer`] is a
 //! counting HTTP proxy (`CONNECT` tunnels and absolute-form forwarding).
 
+mod accept;
 mod conn;
 mod gate;
 mod h2server;

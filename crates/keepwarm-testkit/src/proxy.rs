@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 /// What the proxy saw (ground truth for tests).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -110,20 +110,11 @@ impl ProxyServerBuilder {
 }
 
 async fn accept_loop(listener: TcpListener, shared: Arc<ProxyShared>) {
-    let mut conns = JoinSet::new();
-    loop {
-        tokio::select! {
-            res = listener.accept() => match res {
-                Ok((tcp, _)) => {
-                    let _ = tcp.set_nodelay(true);
-                    shared.update(|s| s.accepted += 1);
-                    conns.spawn(crate::proxy_conn::run(tcp, shared.clone()));
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
+    crate::accept::serve_each(listener, |tcp| {
+        shared.update(|s| s.accepted += 1);
+        crate::proxy_conn::run(tcp, shared.clone())
+    })
+    .await
 }
 
 impl ProxyServer {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::knobs::{KnobSettings, Knobs};
@@ -135,25 +135,13 @@ impl UpstreamBuilder {
 }
 
 async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, shared: Arc<Shared>) {
-    // Owns every connection task: aborting this task drops the set, which
-    // aborts them all.
-    let mut conns = JoinSet::new();
     let mut next_conn = 0u64;
-    loop {
-        tokio::select! {
-            res = listener.accept() => match res {
-                Ok((tcp, _)) => {
-                    let _ = tcp.set_nodelay(true);
-                    next_conn += 1;
-                    let guard = ConnGuard::open(shared.stats.clone());
-                    conns.spawn(crate::conn::run(tcp, tls.clone(), shared.clone(), next_conn, guard));
-                }
-                // E.g. out of file descriptors: back off briefly.
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
+    crate::accept::serve_each(listener, |tcp| {
+        next_conn += 1;
+        let guard = ConnGuard::open(shared.stats.clone());
+        crate::conn::run(tcp, tls.clone(), shared.clone(), next_conn, guard)
+    })
+    .await
 }
 
 impl Upstream {
