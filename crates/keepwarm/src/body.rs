@@ -13,25 +13,21 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use keepwarm_pool::{CloseReason, Lease};
 use tokio::time::{Instant, Sleep};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 use crate::error::{Error, Kind};
+use crate::h1::body::H1Body;
 use crate::http2::body::H2Body;
 use crate::key::Key;
 use crate::pooled::Conn;
 
-/// How long a finished exchange may take to leave its connection ready
-/// before the connection is closed instead of pooled.
-const READY_GRACE: Duration = Duration::from_secs(1);
-
 /// The stream underneath.
 enum Inner {
-    /// HTTP/1.1; the lease is in `ResponseBody::lease`.
-    H1(Incoming),
+    /// HTTP/1.1, read from the connection in `ResponseBody::lease`.
+    H1(H1Body),
     /// HTTP/2; the stream holds its own lease.
     H2(Box<H2Body>),
     /// An HTTP/2 stream that failed: reset and given back.
@@ -46,6 +42,8 @@ pub struct ResponseBody {
     server_closes: bool,
     timeout: Duration,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// An HTTP/1.1 read error held back for one poll (see `poll_frame`).
+    deferred: Option<Error>,
 }
 
 impl std::fmt::Debug for ResponseBody {
@@ -59,7 +57,7 @@ impl std::fmt::Debug for ResponseBody {
 
 impl ResponseBody {
     pub(crate) fn new(
-        inner: Incoming,
+        inner: H1Body,
         lease: Lease<Key, Conn>,
         server_closes: bool,
         timeout: Duration,
@@ -71,6 +69,7 @@ impl ResponseBody {
             server_closes,
             timeout,
             sleep: None,
+            deferred: None,
         };
         if body.is_end_stream() {
             body.finish();
@@ -87,6 +86,7 @@ impl ResponseBody {
             server_closes: false,
             timeout,
             sleep: None,
+            deferred: None,
         };
         if body.is_end_stream() {
             body.finish();
@@ -116,28 +116,16 @@ impl ResponseBody {
         let Some(mut lease) = self.lease.take() else {
             return;
         };
+        let reusable = match lease.conn_mut() {
+            Conn::H1(c) => c.finish_exchange(),
+            Conn::H2(_) => true,
+        };
         if self.server_closes {
             lease.close(CloseReason::ServerClosed);
-        } else if let Conn::H1(c) = lease.conn() {
-            if c.sender.is_ready() || c.sender.is_closed() {
-                // Closed: the pool sees it and counts it as a server close.
-                lease.release();
-                return;
-            }
-            let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                lease.close(CloseReason::Error);
-                return;
-            };
-            rt.spawn(async move {
-                let ready = std::future::poll_fn(|cx| match lease.conn_mut() {
-                    Conn::H1(c) => c.sender.poll_ready(cx),
-                    Conn::H2(_) => std::task::Poll::Ready(Ok(())),
-                });
-                match tokio::time::timeout(READY_GRACE, ready).await {
-                    Ok(Ok(())) => lease.release(),
-                    _ => lease.close(CloseReason::Error),
-                }
-            });
+        } else if !reusable {
+            // The server sent more than the response, or closed after it:
+            // the pool counts a peer's close as such when it sees it.
+            lease.close(CloseReason::Error);
         } else {
             lease.release();
         }
@@ -163,10 +151,14 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
+        if let Some(e) = this.deferred.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         let polled = match &mut this.inner {
-            Inner::H1(b) => Pin::new(b)
-                .poll_frame(cx)
-                .map_err(|e| Box::new(e) as BoxError),
+            Inner::H1(b) => match this.lease.as_mut().map(Lease::conn_mut) {
+                Some(Conn::H1(c)) => b.poll_frame(c, cx),
+                _ => Poll::Ready(None),
+            },
             Inner::H2(b) => b.poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
             Inner::Ended => Poll::Ready(None),
         };
@@ -180,12 +172,24 @@ impl Body for ResponseBody {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
+                let h1 = matches!(this.inner, Inner::H1(_));
                 this.fail(CloseReason::Error);
-                Poll::Ready(Some(Err(Error::new(
+                let e = Error::new(
                     Kind::Body,
                     format!("reading the response body from {} failed", this.key),
                     Some(e),
-                ))))
+                );
+                if !h1 {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                // The socket is read inside this poll, so a peer's close
+                // can surface right after the data before it. Yield once
+                // first, as a body read by another task would: a relay (a
+                // hyper server) flushes the bytes it has before it sees
+                // the error and aborts.
+                this.deferred = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
             Poll::Ready(None) => {
                 this.finish();

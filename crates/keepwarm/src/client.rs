@@ -10,7 +10,6 @@ use http::header::{HeaderValue, CONNECTION, HOST, PROXY_AUTHORIZATION};
 use http::request::Parts;
 use http::uri::{self, PathAndQuery};
 use http::{Method, Request, Response, Uri};
-use http_body_util::Full;
 use keepwarm_pool::{
     AcquireError, Acquired, BoxError, CloseReason, ConnectFuture, Connector, KeySnapshot, Lease,
     Pool, PoolConfig,
@@ -22,6 +21,7 @@ use crate::builder::ClientBuilder;
 use crate::conn;
 use crate::conn_stats::{ConnStats, H2Counts, Registry};
 use crate::error::{Error, Kind};
+use crate::h1;
 use crate::hints;
 use crate::http2;
 use crate::http2::send::Failure;
@@ -293,41 +293,11 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// An HTTP/1.1 request with these parts.
-fn build(method: Method, uri: Uri, headers: http::HeaderMap, body: Bytes) -> Request<Full<Bytes>> {
-    let mut r = Request::new(Full::new(body));
-    *r.method_mut() = method;
-    *r.uri_mut() = uri;
-    *r.version_mut() = http::Version::HTTP_11;
-    *r.headers_mut() = headers;
-    r
-}
-
 fn is_idempotent(parts: &Parts) -> bool {
     matches!(
         parts.method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
     ) || parts.headers.contains_key("idempotency-key")
-}
-
-/// The error may have come before any response byte (the server closed or
-/// reset the connection as we sent).
-fn before_response(e: &hyper::Error) -> bool {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return true;
-    }
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return matches!(
-                io.kind(),
-                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
-            );
-        }
-        src = s.source();
-    }
-    false
 }
 
 impl Client {
@@ -466,21 +436,13 @@ impl Client {
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         let idempotent = is_idempotent(&parts);
-        // Only an idempotent request may be replayed after it was written, so
-        // only it keeps a copy; any other is retried only when hyper hands it
-        // back unsent.
-        let replay = idempotent.then(|| {
-            (
-                parts.method.clone(),
-                parts.uri.clone(),
-                parts.headers.clone(),
-            )
-        });
+        // Every attempt writes its head from these parts: nothing is copied
+        // for a replay.
+        let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
         let mut retries = 0u32;
         // Refused HTTP/2 streams were not processed: they have their own
         // budget, apart from maxRetries.
         let mut refusals = 0u32;
-        let mut req = build(parts.method, parts.uri, parts.headers, body.clone());
         if self.inner.may_share(&key) {
             self.inner.pool.expect_shared(&key);
         }
@@ -490,10 +452,10 @@ impl Client {
             let opts = self.inner.opts_for(&key);
             let header_timeout = opts.response_header_timeout.unwrap_or(opts.timeout);
             let h1 = match lease.conn_mut() {
-                Conn::H1(c) => &mut c.sender,
+                Conn::H1(c) => c,
                 Conn::H2(c) => {
                     let conn = c.clone();
-                    let head = http2::send::head(&key, req.method(), req.uri(), req.headers())?;
+                    let head = http2::send::head(&key, method, uri, headers)?;
                     let sent = http2::send::send(
                         &self.inner,
                         &key,
@@ -525,12 +487,10 @@ impl Client {
                     }
                 }
             };
-            let sent = {
-                let fut = h1.try_send_request(req);
-                tokio::time::timeout(header_timeout, fut).await
-            };
-            let mut err = match sent {
-                Ok(Ok(resp)) => return Ok(self.wrap(resp, lease, retries)),
+            let sent =
+                tokio::time::timeout(header_timeout, h1.send(method, uri, headers, &body)).await;
+            let err = match sent {
+                Ok(Ok(head)) => return Ok(self.wrap(head, lease, retries, opts.timeout)),
                 Ok(Err(e)) => e,
                 Err(_) => {
                     lease.close(CloseReason::Error);
@@ -540,31 +500,24 @@ impl Client {
                     ));
                 }
             };
-            let unsent = err.take_message();
-            let err = err.into_error();
-            let early = before_response(&err);
-            lease.close(if early {
+            lease.close(if err.early {
                 CloseReason::ServerClosed
             } else {
                 CloseReason::Error
             });
-            let next = match (unsent, &replay) {
-                (Some(r), _) => Some(r),
-                (None, Some((m, u, h))) if early => {
-                    Some(build(m.clone(), u.clone(), h.clone(), body.clone()))
-                }
-                (None, _) => None,
-            };
-            if let Some(next) = next.filter(|_| reused && retries < self.inner.opts.max_retries) {
+            // Go's rules: on a reused connection, a request not written at
+            // all may go again, and an idempotent one that got no response
+            // byte.
+            let again = err.unwritten || (idempotent && err.early);
+            if again && reused && retries < self.inner.opts.max_retries {
                 retries += 1;
                 self.inner.pool.record_retry(&key);
-                req = next;
                 continue;
             }
             return Err(Error::new(
                 Kind::Request,
                 format!("request to {key} failed"),
-                Some(Box::new(err)),
+                Some(err.source),
             ));
         }
     }
@@ -631,11 +584,12 @@ impl Client {
 
     fn wrap(
         &self,
-        resp: Response<hyper::body::Incoming>,
+        head: h1::Head,
         mut lease: Lease<Key, Conn>,
         retries: u32,
+        timeout: Duration,
     ) -> Response<ResponseBody> {
-        let timeout = self.inner.opts_for(lease.key()).timeout;
+        let resp = head.response;
         let h = hints::read(resp.version(), resp.headers());
         if let Some(secs) = h.timeout_secs {
             lease.limit_idle_timeout(hints::idle_cap(secs));
@@ -653,9 +607,11 @@ impl Client {
             handshake: lease.conn().handshake(),
             retries,
         };
-        let (mut parts, incoming) = resp.into_parts();
+        let (mut parts, ()) = resp.into_parts();
         parts.extensions.insert(info);
-        let body = ResponseBody::new(incoming, lease, h.close, timeout);
+        // A body that ends when the server closes leaves nothing to reuse.
+        let close = h.close || head.framing == h1::Framing::UntilClose;
+        let body = ResponseBody::new(h1::body::H1Body::new(head.framing), lease, close, timeout);
         Response::from_parts(parts, body)
     }
 

@@ -1,32 +1,22 @@
 //! Opening a connection: DNS, TCP (NODELAY, SO_KEEPALIVE) to the origin or
 //! to its proxy (then a `CONNECT` tunnel when the origin is HTTPS or h2c),
-//! TLS with ALPN, then the HTTP/1.1 handshake (here) or HTTP/2's
-//! (`http2::conn`), and the task that drives it and tells the pool when it
-//! ends.
+//! TLS with ALPN, then an HTTP/1.1 connection (`h1`, no task of its own)
+//! or HTTP/2's handshake and driver task (`http2::conn`).
 
 use std::sync::Weak;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
 
 use crate::client::ClientInner;
 use crate::error::{Error, Kind};
+use crate::h1::{Http1Conn, Io};
 use crate::info::Handshake;
 use crate::key::{Key, Scheme};
 use crate::pooled::Conn;
 use crate::protocol::Protocol;
-
-/// An HTTP/1.1 connection as the pool holds it.
-pub(crate) struct Http1Conn {
-    pub(crate) sender: SendRequest<Full<Bytes>>,
-    pub(crate) handshake: Handshake,
-}
 
 /// TCP to `key`'s origin, or to its proxy when it has one.
 async fn tcp(key: &Key, keepalive: Duration) -> Result<TcpStream, Error> {
@@ -77,7 +67,7 @@ fn tls_error(key: &Key, e: std::io::Error, protocol: Protocol) -> Error {
     )
 }
 
-/// Opens connection `id` for `key` and spawns its driver task.
+/// Opens connection `id` for `key` (HTTP/2: and spawns its driver task).
 pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Result<Conn, Error> {
     let inner = client
         .upgrade()
@@ -98,9 +88,13 @@ pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Resu
                     .await
                     .map(Conn::H2)
             }
-            Scheme::Http => handshake(client, key, id, TokioIo::new(stream), Handshake::None)
-                .await
-                .map(Conn::H1),
+            Scheme::Http => Ok(Conn::H1(http1(
+                client,
+                key,
+                id,
+                Io::Plain(stream),
+                Handshake::None,
+            ))),
             Scheme::Https => {
                 let name = ServerName::try_from(key.host.to_string()).map_err(|e| {
                     Error::invalid_url(format!(
@@ -130,9 +124,13 @@ pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Resu
                         None,
                     ))
                 } else {
-                    handshake(client, key, id, TokioIo::new(tls), kind)
-                        .await
-                        .map(Conn::H1)
+                    Ok(Conn::H1(http1(
+                        client,
+                        key,
+                        id,
+                        Io::Tls(Box::new(tls)),
+                        kind,
+                    )))
                 }
             }
         }
@@ -146,40 +144,10 @@ pub(crate) async fn open(client: &Weak<ClientInner>, key: &Key, id: u64) -> Resu
     }
 }
 
-async fn handshake<T>(
-    client: &Weak<ClientInner>,
-    key: &Key,
-    id: u64,
-    io: TokioIo<T>,
-    kind: Handshake,
-) -> Result<Http1Conn, Error>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let (sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| {
-            Error::new(
-                Kind::Connect,
-                format!("HTTP/1.1 handshake with {key} failed"),
-                Some(Box::new(e)),
-            )
-        })?;
+/// An HTTP/1.1 connection over `io`, registered as open.
+fn http1(client: &Weak<ClientInner>, key: &Key, id: u64, io: Io, kind: Handshake) -> Http1Conn {
     if let Some(c) = client.upgrade() {
         c.registry.opened(key, id, None);
     }
-    let (client, key) = (client.clone(), key.clone());
-    tokio::spawn(async move {
-        // Ends when the peer closes, on an error, on unexpected bytes while
-        // idle, or when the pool drops the sender.
-        let _ = conn.await;
-        if let Some(c) = client.upgrade() {
-            c.registry.closed(id);
-            c.pool.connection_closed(&key, id);
-        }
-    });
-    Ok(Http1Conn {
-        sender,
-        handshake: kind,
-    })
+    Http1Conn::new(client, key, id, io, kind)
 }

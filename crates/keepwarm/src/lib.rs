@@ -36,6 +36,7 @@ mod client;
 mod conn;
 mod conn_stats;
 mod error;
+mod h1;
 mod hints;
 mod http2;
 mod info;

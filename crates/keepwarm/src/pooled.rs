@@ -3,7 +3,7 @@
 
 use keepwarm_pool::Poolable;
 
-use crate::conn::Http1Conn;
+use crate::h1::Http1Conn;
 use crate::http2::H2Conn;
 use crate::info::Handshake;
 
@@ -28,7 +28,14 @@ impl Conn {
 impl Poolable for Conn {
     fn is_open(&self) -> bool {
         match self {
-            Conn::H1(c) => !c.sender.is_closed(),
+            Conn::H1(c) => c.is_open(),
+            Conn::H2(c) => c.is_open(),
+        }
+    }
+
+    fn poll_open(&mut self) -> bool {
+        match self {
+            Conn::H1(c) => c.poll_open(),
             Conn::H2(c) => c.is_open(),
         }
     }

@@ -5,6 +5,7 @@
 mod cancel;
 mod connections;
 mod errors;
+mod exchange;
 mod http2;
 mod limits;
 mod never_reused;

@@ -1,0 +1,215 @@
+//! The HTTP/1.1 exchange runs in the caller's task: no task per connection,
+//! and a body read from another task still reads its connection. The
+//! framing corners (1xx, trailers, `HEAD`, bytes after the response) against
+//! a scripted loopback server that counts its connections.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+use keepwarm::{Client, CloseReason, ConnectionInfo};
+use keepwarm_testkit::{KnobSettings, Upstream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::support::{builder_for, get, only};
+
+#[test]
+fn idle_http1_connections_hold_no_task() {
+    // The server runs on a runtime of its own, so the client's runtime
+    // counts only the client's tasks.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let up = server_rt.block_on(Upstream::plain());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = builder_for(&up).build().unwrap();
+        let url = up.url("/idle");
+        let gets = (0..4).map(|_| get(&client, &url));
+        for r in futures_util::future::join_all(gets).await {
+            r.unwrap();
+        }
+        assert_eq!(up.stats().accepted, 4);
+        assert_eq!(only(&client).pool.idle, 4);
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        // At most the pool's expiry timer; a task per connection would be 4 more.
+        assert!(tasks <= 1, "{tasks} tasks alive with 4 idle connections");
+        let (_, info) = get(&client, &url).await.unwrap();
+        assert!(info.reused);
+    });
+    drop(up);
+}
+
+#[tokio::test]
+async fn a_body_read_in_another_task_drives_its_connection() {
+    let up = Upstream::builder()
+        .body(vec![b'z'; 4000])
+        .knobs(KnobSettings {
+            chunk_delay: Some(Duration::from_millis(5)),
+            ..Default::default()
+        })
+        .start()
+        .await;
+    let client = builder_for(&up).build().unwrap();
+    for _ in 0..3 {
+        let resp = client.get(&up.url("/c")).await.unwrap();
+        let body = tokio::spawn(resp.into_body().bytes()).await.unwrap();
+        assert_eq!(body.unwrap().len(), 4000);
+    }
+    let s = only(&client);
+    assert_eq!((up.stats().accepted, s.pool.counters.reused), (1, 2));
+    assert_eq!(s.pool.idle, 1);
+}
+
+/// A loopback server that answers the n-th request on any connection with
+/// `replies[n]` (the last one repeated), written verbatim; counts accepts.
+struct Scripted {
+    url: String,
+    accepted: Arc<AtomicU64>,
+}
+
+async fn scripted(replies: Vec<&'static [u8]>) -> Scripted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/s", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicU64::new(0));
+    let (count, replies) = (accepted.clone(), Arc::new(replies));
+    let served = Arc::new(AtomicU64::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let (replies, served) = (replies.clone(), served.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // Requests here have no body: a head is one request.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let n = served.fetch_add(1, Ordering::SeqCst) as usize;
+                        let reply = replies[n.min(replies.len() - 1)];
+                        if sock.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    Scripted { url, accepted }
+}
+
+async fn send(
+    client: &Client,
+    method: http::Method,
+    url: &str,
+) -> (
+    http::Response<()>,
+    ConnectionInfo,
+    Vec<u8>,
+    Option<http::HeaderMap>,
+) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let info = *resp.extensions().get::<ConnectionInfo>().unwrap();
+    let (parts, body) = resp.into_parts();
+    let collected = body.collect().await.unwrap();
+    let trailers = collected.trailers().cloned();
+    (
+        http::Response::from_parts(parts, ()),
+        info,
+        collected.to_bytes().to_vec(),
+        trailers,
+    )
+}
+
+#[tokio::test]
+async fn informational_heads_are_skipped_and_the_connection_reused() {
+    let s = scripted(vec![
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+    ])
+    .await;
+    let client = Client::new().unwrap();
+    for i in 0..3 {
+        let (resp, info, body, _) = send(&client, http::Method::GET, &s.url).await;
+        assert_eq!(
+            (resp.status(), body.as_slice()),
+            (http::StatusCode::OK, &b"ok"[..])
+        );
+        assert_eq!(info.reused, i > 0);
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn chunked_trailers_reach_the_caller_and_the_connection_is_reused() {
+    let s = scripted(vec![
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nx-checksum: 42\r\n\r\n",
+    ])
+    .await;
+    let client = Client::new().unwrap();
+    for _ in 0..2 {
+        let (_, _, body, trailers) = send(&client, http::Method::GET, &s.url).await;
+        assert_eq!(body, b"abcde");
+        assert_eq!(trailers.unwrap()["x-checksum"], "42");
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+    let st = client.stats().pop().unwrap();
+    assert_eq!((st.pool.counters.reused, st.pool.idle), (1, 1));
+}
+
+#[tokio::test]
+async fn a_head_response_has_no_body_whatever_its_length_says() {
+    let s = scripted(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n"]).await;
+    let client = Client::new().unwrap();
+    for _ in 0..3 {
+        let (resp, _, body, _) = send(&client, http::Method::HEAD, &s.url).await;
+        assert_eq!(resp.headers()["content-length"], "1000");
+        assert!(body.is_empty());
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn bytes_after_the_response_retire_the_connection() {
+    let s = scripted(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokJUNK"]).await;
+    let client = Client::new().unwrap();
+    for _ in 0..2 {
+        let (_, info, body, _) = send(&client, http::Method::GET, &s.url).await;
+        assert_eq!(body, b"ok");
+        assert!(!info.reused);
+    }
+    assert_eq!(s.accepted.load(Ordering::SeqCst), 2);
+    let c = client.stats().pop().unwrap().pool.counters;
+    assert_eq!(c.closed.get(CloseReason::Error), 2);
+}
+
+#[tokio::test]
+async fn a_malformed_head_is_a_request_error_naming_the_host() {
+    let s = scripted(vec![b"SSH-2.0-OpenSSH_9.6\r\n\r\n"]).await;
+    let client = Client::new().unwrap();
+    let err = client.get(&s.url).await.unwrap_err();
+    assert!(err.is_request(), "{err}");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("127.0.0.1") && text.contains("malformed response head"),
+        "{text}"
+    );
+    assert_eq!(client.stats().pop().unwrap().pool.counters.retries, 0);
+}
