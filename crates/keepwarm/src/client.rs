@@ -609,8 +609,11 @@ impl Client {
         };
         let (mut parts, ()) = resp.into_parts();
         parts.extensions.insert(info);
-        // A body that ends when the server closes leaves nothing to reuse.
-        let close = h.close || head.framing == h1::Framing::UntilClose;
+        // A body that ends when the server closes, or a switch to another
+        // protocol (101), leaves nothing to reuse.
+        let close = h.close
+            || head.framing == h1::Framing::UntilClose
+            || parts.status == http::StatusCode::SWITCHING_PROTOCOLS;
         let body = ResponseBody::new(h1::body::H1Body::new(head.framing), lease, close, timeout);
         Response::from_parts(parts, body)
     }

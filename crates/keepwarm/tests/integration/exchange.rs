@@ -213,3 +213,45 @@ async fn a_malformed_head_is_a_request_error_naming_the_host() {
     );
     assert_eq!(client.stats().pop().unwrap().pool.counters.retries, 0);
 }
+
+#[tokio::test]
+async fn large_request_and_response_bodies_cross_whole_on_one_connection() {
+    // The server answers with the length and byte sum of what it decoded.
+    let up = Upstream::builder()
+        .handler(|r| {
+            let sum: u64 = r.body.iter().map(|&b| b as u64).sum();
+            keepwarm_testkit::Reply::json(
+                200,
+                &serde_json::json!({"len": r.body.len(), "sum": sum}),
+            )
+        })
+        .start()
+        .await;
+    let client = builder_for(&up).build().unwrap();
+    // Around the size sent in the head's own write (16 KiB) and well past it.
+    for len in [0usize, 1, 16 * 1024, 16 * 1024 + 1, 300_000] {
+        let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let sum: u64 = body.iter().map(|&b| b as u64).sum();
+        let req = http::Request::post(up.url("/big"))
+            .body(bytes::Bytes::from(body))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        let got: serde_json::Value =
+            serde_json::from_slice(&resp.into_body().bytes().await.unwrap()).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"len": len, "sum": sum}),
+            "len {len}"
+        );
+    }
+    let big = Upstream::builder()
+        .body(vec![b'q'; 3_000_000])
+        .start()
+        .await;
+    let client2 = builder_for(&big).build().unwrap();
+    for _ in 0..2 {
+        let (body, _) = get(&client2, &big.url("/3mb")).await.unwrap();
+        assert!(body.len() == 3_000_000 && body.iter().all(|&b| b == b'q'));
+    }
+    assert_eq!((up.stats().accepted, big.stats().accepted), (1, 1));
+}
