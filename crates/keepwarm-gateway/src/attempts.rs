@@ -135,7 +135,7 @@ fn no_key(provider: &str, why: NoKey) -> ApiError {
 
 /// The upstream request for `provider` and `model`: the provider's own
 /// (sensitive) auth header, replaced by `lease`'s key when it has a key
-/// pool; under the provider's pool label in the one client.
+/// pool. Sent under the provider's pool label in the one client.
 fn build(
     req: &Request<'_>,
     provider: &Provider,
@@ -167,7 +167,7 @@ fn build(
         value.set_sensitive(true);
         up.headers_mut().insert(name, value);
     }
-    up.extensions_mut().insert(provider.label.clone());
+    // The pool label goes with the call (`request_in`), not as an extension.
     Ok((up, bridge))
 }
 
@@ -297,7 +297,12 @@ async fn try_target<'r>(
         let sent = std::time::Instant::now();
         *attempts += 1;
         done += 1;
-        let result = match tokio::time::timeout(remaining, st.client().request(up)).await {
+        let result = match tokio::time::timeout(
+            remaining,
+            st.client().request_in(Some(&provider.label), up),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(_) => {
                 permit.record(Outcome::Timeout, Instant::now());

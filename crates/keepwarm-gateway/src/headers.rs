@@ -56,16 +56,43 @@ pub fn upstream_request(incoming: &HeaderMap, provider: &Provider) -> HeaderMap 
     out
 }
 
-/// The upstream's response headers minus hop-by-hop ones.
-pub fn downstream_response(upstream: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(upstream.len() + 2);
-    for (name, value) in upstream {
-        if is_hop_by_hop(name) || connection_listed(upstream, name) {
-            continue;
+/// The upstream's response headers minus hop-by-hop ones, in place (no new
+/// map per response).
+pub fn downstream_response(mut headers: HeaderMap) -> HeaderMap {
+    // Names `Connection:` lists go first (read before it is removed).
+    let mut listed: Vec<HeaderName> = Vec::new();
+    for v in headers.get_all(http::header::CONNECTION) {
+        for t in v.to_str().unwrap_or("").split(',') {
+            match HeaderName::from_bytes(t.trim().as_bytes()) {
+                // `keep-alive` and `close` are removed below anyway.
+                Ok(n) if !is_hop_by_hop(&n) && n != "close" => listed.push(n),
+                _ => {}
+            }
         }
-        out.append(name.clone(), value.clone());
     }
-    out
+    for n in listed {
+        headers.remove(n);
+    }
+    for n in [
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(n);
+    }
+    if headers.keys().any(|n| n.as_str().starts_with("proxy-")) {
+        let proxy: Vec<HeaderName> = (headers.keys())
+            .filter(|n| n.as_str().starts_with("proxy-"))
+            .cloned()
+            .collect();
+        for n in proxy {
+            headers.remove(n);
+        }
+    }
+    headers
 }
 
 #[cfg(test)]
@@ -87,6 +114,32 @@ mod tests {
             tls: Default::default(),
         };
         Provider::new(config, PoolSettings::default(), &Metrics::new().0).unwrap()
+    }
+
+    #[test]
+    fn response_hop_by_hop_headers_go_in_place_and_the_rest_stay() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Trace, close"),
+            ("keep-alive", "timeout=5"),
+            ("x-trace", "1"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authenticate", "Basic"),
+            ("proxy-x", "y"),
+            ("upgrade", "h2c"),
+            ("content-type", "application/json"),
+            ("request-id", "req_1"),
+        ] {
+            h.append(k, v.parse().unwrap());
+        }
+        h.append("set-cookie", "a=1".parse().unwrap());
+        h.append("set-cookie", "b=2".parse().unwrap());
+        let out = downstream_response(h);
+        let mut names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["content-type", "request-id", "set-cookie"]);
+        assert_eq!(out.get_all("set-cookie").iter().count(), 2);
+        assert_eq!(out["request-id"], "req_1");
     }
 
     #[test]

@@ -262,7 +262,7 @@ async fn exchange(
         provider.request_duration(st.metrics(), p.status.as_u16()),
     )
     .with_route(served.route);
-    let down = headers::downstream_response(&p.headers);
+    let down = headers::downstream_response(p.headers);
     let mut out = match &served.bridge {
         Some(b) => b.response(p.status, down, logged, config.body_limit).await,
         None => {
@@ -273,7 +273,7 @@ async fn exchange(
         }
     };
     out.headers_mut()
-        .insert("x-keepwarm-attempts", HeaderValue::from(served.attempts));
+        .insert("x-keepwarm-attempts", count_header(served.attempts));
     let reused = info.is_some_and(|i| i.reused);
     let h = out.headers_mut();
     h.insert(
@@ -304,6 +304,15 @@ async fn exchange(
     Ok(out)
 }
 
+/// A small count as a header value, without allocating for 0–9.
+fn count_header(n: u32) -> HeaderValue {
+    const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+    match DIGITS.get(n as usize) {
+        Some(d) => HeaderValue::from_static(d),
+        None => HeaderValue::from(n),
+    }
+}
+
 /// `d` in milliseconds with three decimals (`0.042`), formatted on the
 /// stack: the header value is the one allocation.
 fn millis_header(d: std::time::Duration) -> HeaderValue {
@@ -328,6 +337,13 @@ fn full_json(bytes: &[u8]) -> Result<Value, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn count_headers() {
+        for n in [0u32, 1, 9, 10, 12345] {
+            assert_eq!(count_header(n), n.to_string().as_str());
+        }
+    }
 
     #[test]
     fn overhead_header_in_milliseconds() {

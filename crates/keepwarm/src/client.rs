@@ -393,8 +393,28 @@ impl Client {
     /// in the request's extensions overrides the label's and the client's
     /// proxy for this request.
     pub async fn request(&self, req: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
-        let label = req.extensions().get::<Label>().map(|l| l.0.clone());
-        let origin = self.inner.origins.get(req.uri(), label.as_ref())?;
+        let label = req.extensions().get::<Label>().cloned();
+        self.request_in(label.as_ref(), req).await
+    }
+
+    /// [`request`](Self::request) under `label` (a provider's pool label)
+    /// given apart, as a [`Label`] extension would: a caller that knows the
+    /// label saves the extension's allocations. `None`: the request's own
+    /// [`Label`] extension if any, else the host.
+    pub async fn request_in(
+        &self,
+        label: Option<&Label>,
+        req: Request<Bytes>,
+    ) -> Result<Response<ResponseBody>, Error> {
+        let own;
+        let label = match label {
+            Some(l) => Some(&l.0),
+            None => {
+                own = req.extensions().get::<Label>().map(|l| l.0.clone());
+                own.as_ref()
+            }
+        };
+        let origin = self.inner.origins.get(req.uri(), label)?;
         let mut key = origin.key;
         key.proxy = self
             .inner

@@ -59,3 +59,22 @@ async fn a_new_profile_applies_and_the_idle_connection_stays() {
     assert!(e.to_string().contains("(profile \"p\")"), "{e}");
     assert_eq!(client.timeout_for("p"), Duration::from_secs(7));
 }
+
+#[tokio::test]
+async fn a_label_given_apart_is_the_same_pool_as_the_extension() {
+    let up = Upstream::plain().await;
+    let client = builder_for(&up).build().unwrap();
+    let url = up.url("/l");
+    let first = get(&client, &url, "p").await;
+    let req = http::Request::get(&url).body(Bytes::new()).unwrap();
+    let label = Label("p".into());
+    let resp = client.request_in(Some(&label), req).await.unwrap();
+    let info = *resp.extensions().get::<keepwarm::ConnectionInfo>().unwrap();
+    resp.into_body().bytes().await.unwrap();
+    // One key, one connection, reused: the server accepted once.
+    assert_eq!((info.id, info.reused), (first.id, true));
+    let stats = client.stats();
+    assert_eq!(stats.len(), 1);
+    assert_eq!(&*stats[0].key.label, "p");
+    assert_eq!(up.stats().accepted, 1);
+}
