@@ -32,17 +32,17 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     pub fn connections(&self) -> Vec<(K, Vec<ConnectionSnapshot>)> {
         let now = Instant::now();
         let s = self.shared.lock();
+        let now = s.g.clock.at(now);
         s.keys
             .iter()
-            .map(|(k, ks)| {
+            .map(|(_, k, ks)| {
                 let mut list: Vec<ConnectionSnapshot> = ks
                     .entries
                     .iter()
-                    .map(|(id, e)| ConnectionSnapshot {
-                        id: *id,
-                        age: now.saturating_duration_since(e.created),
-                        idle_for: (e.in_flight == 0)
-                            .then(|| now.saturating_duration_since(e.last_used)),
+                    .map(|(_, e)| ConnectionSnapshot {
+                        id: e.id,
+                        age: now.since(e.created),
+                        idle_for: (e.in_flight == 0).then(|| now.since(e.last_used)),
                         requests: e.requests,
                         in_flight: e.in_flight,
                     })

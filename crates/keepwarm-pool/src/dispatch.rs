@@ -1,15 +1,20 @@
 //! The pool's decisions, made under the lock: hand out a connection or a
-//! slot, queue a waiter, take a connection back, expire, destroy.
+//! slot, queue a waiter, take a connection back, pre-warm.
+//!
+//! A key is hashed once, when a request arrives; from then on it is named
+//! by its slot in the key table, and a connection by its slot in its key's
+//! table (a lease carries both).
 
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::clock::Nanos;
 use crate::counters::CloseReason;
 use crate::facts::{Hints, LeaseInfo, Outcome};
-use crate::options::PoolConfig;
-use crate::state::{Assignment, Effects, Globals, KeyState, State, Waiter};
+use crate::keys::{KeyAt, KeyIdx};
+use crate::state::{Assignment, Effects, Globals, KeyState, Loc, State, Waiter};
 use crate::traits::{PoolKey, Poolable};
 
 /// The outcome of an acquire attempt.
@@ -18,17 +23,26 @@ pub(crate) enum Step<C> {
     Wait(oneshot::Receiver<Assignment<C>>, u64),
 }
 
+/// A reserved slot, as its permit holds it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reserved {
+    pub(crate) at: KeyAt,
+    pub(crate) id: u64,
+    pub(crate) generation: u64,
+}
+
 /// A lease's connection coming back.
 pub(crate) struct Returned<C> {
     pub(crate) id: u64,
+    pub(crate) at: Loc,
     pub(crate) conn: C,
     pub(crate) outcome: Outcome,
     pub(crate) hints: Hints,
 }
 
-/// Bookkeeping of handing entry `id` to a request.
-fn checkout<C: Poolable>(ks: &mut KeyState<C>, id: u64, now: Instant) -> Assignment<C> {
-    let e = ks.entries.get_mut(&id).expect("checkout of a known entry");
+/// Bookkeeping of handing the entry in `slot` to a request.
+fn checkout<C: Poolable>(ks: &mut KeyState<C>, slot: u32, now: Nanos) -> Assignment<C> {
+    let e = ks.entries.get_mut(slot).expect("checkout of a known entry");
     let was_idle = e.in_flight == 0;
     let conn = if e.shared() {
         e.conn.as_ref().and_then(Poolable::share)
@@ -38,57 +52,64 @@ fn checkout<C: Poolable>(ks: &mut KeyState<C>, id: u64, now: Instant) -> Assignm
     let conn = conn.expect("an available entry holds its connection");
     e.in_flight += 1;
     let info = LeaseInfo {
-        id,
+        id: e.id,
         reused: e.requests > 0,
         requests_before: e.requests,
         idle_for: if was_idle {
-            now.saturating_duration_since(e.last_used)
+            now.since(e.last_used)
         } else {
             Duration::ZERO
         },
-        age: now.saturating_duration_since(e.created),
+        age: now.since(e.created),
     };
     e.requests += 1;
+    let (shared, spare) = (e.shared(), e.in_flight < e.capacity);
     ks.counters.requests += 1;
     if info.reused {
         ks.counters.reused += 1;
     }
-    if e.shared() && e.in_flight < e.capacity && !ks.shared_avail.contains(&id) {
-        ks.shared_avail.push(id);
+    if shared && spare && !ks.shared_avail.contains(&slot) {
+        ks.shared_avail.push(slot);
     }
-    if e.shared() && e.in_flight >= e.capacity {
-        ks.shared_avail.retain(|x| *x != id);
+    if shared && !spare {
+        ks.shared_avail.retain(|x| *x != slot);
     }
-    Assignment::Conn { id, conn, info }
+    Assignment::Conn {
+        id: info.id,
+        slot,
+        conn,
+        info,
+    }
 }
 
 /// Finds a usable open connection in `ks`, closing dead or expired idle
 /// ones on the way.
-fn take_available<K: PoolKey, C: Poolable>(
+fn take_available<K, C: Poolable>(
     ks: &mut KeyState<C>,
-    g: &mut Globals<K>,
-    now: Instant,
+    g: &mut Globals,
+    now: Nanos,
     fx: &mut Effects<K, C>,
 ) -> Option<Assignment<C>> {
     // A shared connection with spare capacity first.
-    while let Some(&id) = ks.shared_avail.last() {
-        let e = &ks.entries[&id];
+    while let Some(&slot) = ks.shared_avail.last() {
+        let e = ks.entries.get(slot).expect("available entries exist");
         if e.is_open() && e.generation == ks.generation && !e.lifetime_over(now, &ks.opts) {
-            return Some(checkout(ks, id, now));
+            return Some(checkout(ks, slot, now));
         }
+        let open = e.is_open();
         ks.shared_avail.pop();
-        if !e.is_open() {
-            ks.entries.get_mut(&id).expect("present").dead = true;
+        if !open {
+            ks.entries.get_mut(slot).expect("present").dead = true;
         }
     }
-    while let Some(&id) = ks.idle.last() {
-        let e = ks.entries.get_mut(&id).expect("idle entries exist");
+    while let Some(slot) = ks.entries.newest_idle() {
+        let e = ks.entries.get_mut(slot).expect("idle entries exist");
         let reason = if !e.poll_open() {
             ks.counters.stale += 1;
             Some(CloseReason::ServerClosed)
         } else if e.lifetime_over(now, &ks.opts) {
             Some(CloseReason::Lifetime)
-        } else if e.idle_key.is_some_and(|(deadline, _)| now >= deadline) {
+        } else if e.idle.is_some_and(|m| now >= m.deadline) {
             Some(CloseReason::IdleTimeout)
         } else if e.generation != ks.generation {
             Some(CloseReason::Destroyed)
@@ -96,10 +117,10 @@ fn take_available<K: PoolKey, C: Poolable>(
             None
         };
         match reason {
-            Some(r) => g.remove_entry(ks, id, r, fx),
+            Some(r) => g.remove_entry(ks, slot, r, now, fx),
             None => {
-                g.unidle(ks, id);
-                return Some(checkout(ks, id, now));
+                g.unidle(ks, slot);
+                return Some(checkout(ks, slot, now));
             }
         }
     }
@@ -107,26 +128,30 @@ fn take_available<K: PoolKey, C: Poolable>(
 }
 
 impl<K: PoolKey, C: Poolable> State<K, C> {
-    pub(crate) fn key_state(&mut self, key: &K, config: &PoolConfig) -> &mut KeyState<C> {
-        let State { keys, g } = self;
-        keys.entry(key.clone())
-            .or_insert_with(|| KeyState::new(g.options_for_label(key.label(), config)))
+    /// `key`'s slot, adding the key if the pool does not hold it.
+    pub(crate) fn key_slot(&mut self, key: &K) -> KeyIdx {
+        match self.keys.find(key) {
+            Some(s) => s,
+            None => {
+                let opts = self.g.options_for_label(key.label());
+                self.keys.insert(key.clone(), KeyState::new(opts))
+            }
+        }
     }
 
     /// Serves a new request for `key`: a connection, a slot, or a place in
-    /// the queue.
+    /// the queue; and where the key is, for the lease or permit.
     pub(crate) fn acquire(
         &mut self,
         key: &K,
         now: Instant,
-        config: &PoolConfig,
         can_spawn: bool,
         fx: &mut Effects<K, C>,
-    ) -> Step<C> {
+    ) -> (KeyAt, Step<C>) {
+        let now = self.g.clock.at(now);
+        let s = self.key_slot(key);
         let State { keys, g } = self;
-        let ks = keys
-            .entry(key.clone())
-            .or_insert_with(|| KeyState::new(g.options_for_label(key.label(), config)));
+        let ks = keys.state_mut(s).expect("just found");
         ks.warm |= ks.opts.min_free_sockets > 0;
         let mut step = None;
         if ks.waiters.is_empty() {
@@ -150,67 +175,45 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         // Waiters beyond what shared connections now connecting will carry
         // dial more connections.
         let shared_dialing = ks.connecting_spare() > 0;
-        if ks.retire_key.is_some() {
-            g.settle(key, ks, now, fx);
+        let (retiring, warm) = (ks.retire.is_some(), ks.warm);
+        if retiring {
+            self.settle_at(s, now, fx);
         }
-        let warm = ks.warm;
         if shared_dialing && matches!(step, Step::Wait(..)) {
-            self.dispatch(key, now, fx);
+            self.dispatch_at(s, now, fx);
         }
         if can_spawn && warm {
-            self.refill(key, fx);
+            self.refill(s, fx);
         }
-        step
+        (self.keys.at(s), step)
     }
 
-    /// Arms or disarms the retirement of `key`'s state (see
-    /// [`Globals::settle`]).
-    pub(crate) fn settle(&mut self, key: &K, now: Instant, fx: &mut Effects<K, C>) {
-        let State { keys, g } = self;
-        if let Some(ks) = keys.get_mut(key) {
-            g.settle(key, ks, now, fx);
-        }
-    }
-
-    /// Drops the state of keys that stayed empty until their retirement
-    /// deadline, adding their counters to their label's retired totals.
-    fn retire(&mut self, now: Instant) {
-        let State { keys, g } = self;
-        while let Some((&t, _)) = g.retire.iter().next() {
-            if t.0 > now {
-                break;
-            }
-            let Some(key) = g.retire.remove(&t) else {
-                break;
-            };
-            let due = keys
-                .get(&key)
-                .is_some_and(|ks| ks.retire_key == Some(t) && ks.is_empty());
-            if let Some(ks) = due.then(|| keys.remove(&key)).flatten() {
-                g.retired
-                    .entry(key.label().to_string())
-                    .or_default()
-                    .merge(&ks.counters);
-            }
-        }
-        if keys.capacity() > 64 && keys.len() * 4 < keys.capacity() {
-            keys.shrink_to_fit();
-        }
-    }
-
-    /// Reverses an assignment a waiter could not take.
+    /// Reverses an assignment a waiter of `key` could not take.
     pub(crate) fn undo(&mut self, key: &K, a: Assignment<C>, now: Instant, fx: &mut Effects<K, C>) {
+        let now = self.g.clock.at(now);
+        if let Some(s) = self.keys.find(key) {
+            self.undo_at(s, a, now, fx);
+        }
+    }
+
+    fn undo_at(&mut self, s: KeyIdx, a: Assignment<C>, now: Nanos, fx: &mut Effects<K, C>) {
         let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
+        let Some(ks) = keys.state_mut(s) else {
             return;
         };
         match a {
             Assignment::Slot { .. } => ks.connecting -= 1,
-            Assignment::Conn { id, conn, info } => {
-                let Some(e) = ks.entries.get_mut(&id) else {
+            Assignment::Conn {
+                id,
+                slot,
+                conn,
+                info,
+            } => {
+                let Some(slot) = ks.entries.find(id, slot) else {
                     fx.drop.push(conn);
                     return;
                 };
+                let e = ks.entries.get_mut(slot).expect("found");
                 e.in_flight -= 1;
                 e.requests -= 1;
                 ks.counters.requests -= 1;
@@ -223,8 +226,8 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                     e.conn = Some(conn);
                 }
                 if e.in_flight == 0 {
-                    ks.shared_avail.retain(|x| *x != id);
-                    g.make_idle(key, ks, id, now, fx);
+                    ks.shared_avail.retain(|x| *x != slot);
+                    g.make_idle(s, ks, slot, now, fx);
                 }
             }
         }
@@ -232,8 +235,15 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
 
     /// Hands free connections and slots of `key` to its waiters, in order.
     pub(crate) fn dispatch(&mut self, key: &K, now: Instant, fx: &mut Effects<K, C>) {
+        let now = self.g.clock.at(now);
+        if let Some(s) = self.keys.find(key) {
+            self.dispatch_at(s, now, fx);
+        }
+    }
+
+    pub(crate) fn dispatch_at(&mut self, s: KeyIdx, now: Nanos, fx: &mut Effects<K, C>) {
         loop {
-            let Some(ks) = self.keys.get_mut(key) else {
+            let Some(ks) = self.keys.state_mut(s) else {
                 return;
             };
             match ks.waiters.front() {
@@ -245,7 +255,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 Some(_) => {}
             }
             let State { keys, g } = &mut *self;
-            let ks = keys.get_mut(key).expect("present");
+            let ks = keys.state_mut(s).expect("present");
             let a = match take_available(ks, g, now, fx) {
                 Some(a) => a,
                 None => {
@@ -263,7 +273,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             // The waiter records its own wait once it knows its outcome
             // (served, or timed out / cancelled with this handed back).
             if let Err(a) = w.tx.send(a) {
-                self.undo(key, a, now, fx);
+                self.undo_at(s, a, now, fx);
             }
         }
     }
@@ -278,19 +288,23 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
     ) {
         let Returned {
             id,
+            at,
             mut conn,
             outcome,
             hints,
         } = back;
+        let now = self.g.clock.at(now);
+        let Some(s) = self.keys.resolve(key, at.key) else {
+            fx.drop.push(conn);
+            return;
+        };
         let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
+        let ks = keys.state_mut(s).expect("resolved");
+        let Some(slot) = ks.entries.find(id, at.slot) else {
             fx.drop.push(conn);
             return;
         };
-        let Some(e) = ks.entries.get_mut(&id) else {
-            fx.drop.push(conn);
-            return;
-        };
+        let e = ks.entries.get_mut(slot).expect("found");
         e.in_flight -= 1;
         e.last_used = now;
         if let Some(t) = hints.idle_timeout {
@@ -322,48 +336,53 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 // Other streams still run on it: stop handing it out, close
                 // it for this reason when the last one ends.
                 e.doomed = e.doomed.or(Some(r));
-                ks.shared_avail.retain(|x| *x != id);
+                ks.shared_avail.retain(|x| *x != slot);
             }
-            Some(r) => g.remove_entry(ks, id, r, fx),
+            Some(r) => g.remove_entry(ks, slot, r, now, fx),
             None if e.in_flight == 0 => {
-                ks.shared_avail.retain(|x| *x != id);
-                g.make_idle(key, ks, id, now, fx);
+                ks.shared_avail.retain(|x| *x != slot);
+                g.make_idle(s, ks, slot, now, fx);
             }
             None => {
-                if !ks.shared_avail.contains(&id) {
-                    ks.shared_avail.push(id);
+                if !ks.shared_avail.contains(&slot) {
+                    ks.shared_avail.push(slot);
                 }
             }
         }
         let (waiting, warm) = (!ks.waiters.is_empty(), ks.warm);
         if waiting {
-            self.dispatch(key, now, fx);
-            self.enforce_idle_caps(key, fx);
+            self.dispatch_at(s, now, fx);
+            self.enforce_idle_caps(s, now, fx);
         } else {
             // The common case, without looking the key up again.
-            while ks.idle.len() > ks.opts.max_free_sockets {
-                let oldest = ks.idle[0];
-                g.remove_entry(ks, oldest, CloseReason::OverMaxFree, fx);
+            while ks.entries.idle_len() > ks.opts.max_free_sockets {
+                let oldest = ks.entries.oldest_idle().expect("idle entries exist");
+                g.remove_entry(ks, oldest, CloseReason::OverMaxFree, now, fx);
             }
             if g.max_idle_total.is_some() {
-                self.enforce_idle_caps(key, fx);
+                self.enforce_idle_caps(s, now, fx);
             }
         }
         if warm {
-            self.refill(key, fx);
+            self.refill(s, fx);
         }
-        self.settle(key, now, fx);
+        self.settle_at(s, now, fx);
     }
 
     /// A reserved slot was given back without a connection.
     pub(crate) fn slot_returned(
         &mut self,
         key: &K,
+        at: KeyAt,
         failed: bool,
         now: Instant,
         fx: &mut Effects<K, C>,
     ) {
-        if let Some(ks) = self.keys.get_mut(key) {
+        let now = self.g.clock.at(now);
+        let Some(s) = self.keys.resolve(key, at) else {
+            return;
+        };
+        if let Some(ks) = self.keys.state_mut(s) {
             ks.connecting -= 1;
             if failed {
                 ks.counters.connect_errors += 1;
@@ -371,8 +390,8 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 ks.counters.connects_cancelled += 1;
             }
         }
-        self.dispatch(key, now, fx);
-        self.settle(key, now, fx);
+        self.dispatch_at(s, now, fx);
+        self.settle_at(s, now, fx);
     }
 
     /// A reserved slot became connection `id`; it is checked out for the
@@ -380,60 +399,65 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
     pub(crate) fn complete(
         &mut self,
         key: &K,
-        id: u64,
-        generation: u64,
+        r: Reserved,
         conn: C,
         now: Instant,
         fx: &mut Effects<K, C>,
-    ) -> Assignment<C> {
+    ) -> (KeyAt, Assignment<C>) {
+        let Reserved { at, id, generation } = r;
+        let now = self.g.clock.at(now);
+        let s = self
+            .keys
+            .resolve(key, at)
+            .expect("a slot's key stays in the pool");
         let State { keys, g } = self;
-        let ks = keys.get_mut(key).expect("a slot's key stays in the pool");
+        let ks = keys.state_mut(s).expect("resolved");
         ks.connecting -= 1;
-        g.insert_entry(ks, id, conn, generation, now);
-        let a = checkout(ks, id, now);
+        let slot = g.insert_entry(ks, id, conn, generation, now);
+        let a = checkout(ks, slot, now);
         // A shared connection can serve waiters at once.
-        self.dispatch(key, now, fx);
-        a
+        self.dispatch_at(s, now, fx);
+        (self.keys.at(s), a)
     }
 
     /// Closes the idle connections over `maxFreeSockets` (oldest first) and
-    /// over the global idle cap (least recently used first).
-    fn enforce_idle_caps(&mut self, key: &K, fx: &mut Effects<K, C>) {
+    /// over the global idle cap (least recently used first, any key).
+    fn enforce_idle_caps(&mut self, s: KeyIdx, now: Nanos, fx: &mut Effects<K, C>) {
         let State { keys, g } = self;
-        let max_idle_total = g.max_idle_total;
-        if let Some(ks) = keys.get_mut(key) {
-            while ks.idle.len() > ks.opts.max_free_sockets {
-                let oldest = ks.idle[0];
-                g.remove_entry(ks, oldest, CloseReason::OverMaxFree, fx);
+        if let Some(ks) = keys.state_mut(s) {
+            while ks.entries.idle_len() > ks.opts.max_free_sockets {
+                let oldest = ks.entries.oldest_idle().expect("idle entries exist");
+                g.remove_entry(ks, oldest, CloseReason::OverMaxFree, now, fx);
             }
         }
-        if let Some(cap) = max_idle_total {
-            while g.lru.len() > cap {
-                let (&(_, id), k) = g.lru.iter().next().expect("non-empty");
-                let k = k.clone();
-                if let Some(ks) = keys.get_mut(&k) {
-                    g.remove_entry(ks, id, CloseReason::IdleCap, fx);
-                }
+        if let Some(cap) = g.max_idle_total {
+            while g.idle.len() > cap {
+                let Some(lru) = g.idle.least_recent(keys) else {
+                    break;
+                };
+                let ks = keys.state_mut(lru.key).expect("an idle connection's key");
+                g.remove_entry(ks, lru.slot, CloseReason::IdleCap, now, fx);
             }
         }
     }
 
-    /// Plans pre-warm connects so `key` has `minFreeSockets` idle.
-    pub(crate) fn refill(&mut self, key: &K, fx: &mut Effects<K, C>) {
+    /// Plans pre-warm connects so the key in slot `s` has `minFreeSockets` idle.
+    pub(crate) fn refill(&mut self, s: KeyIdx, fx: &mut Effects<K, C>) {
         let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
+        let Some(r) = keys.record_mut(s) else {
             return;
         };
+        let ks = &mut r.state;
         if !ks.warm || !ks.opts.keep_alive || !ks.waiters.is_empty() {
             return;
         }
-        let have = ks.idle.len() + ks.warming;
+        let have = ks.entries.idle_len() + ks.warming;
         let want = ks.opts.min_free_sockets.saturating_sub(have);
         let room = ks.opts.max_sockets.saturating_sub(ks.total());
         for _ in 0..want.min(room) {
             ks.connecting += 1;
             ks.warming += 1;
-            fx.connects.push((key.clone(), g.new_id(), ks.generation));
+            fx.connects.push((r.key.clone(), g.new_id(), ks.generation));
         }
     }
 
@@ -447,141 +471,24 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         now: Instant,
         fx: &mut Effects<K, C>,
     ) {
-        let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
+        let now = self.g.clock.at(now);
+        let Some(s) = self.keys.find(key) else {
             return;
         };
+        let State { keys, g } = self;
+        let ks = keys.state_mut(s).expect("found");
         ks.connecting -= 1;
         ks.warming -= 1;
         match conn {
             Some(c) => {
-                g.insert_entry(ks, id, c, generation, now);
+                let slot = g.insert_entry(ks, id, c, generation, now);
                 ks.counters.prewarmed += 1;
-                g.make_idle(key, ks, id, now, fx);
+                g.make_idle(s, ks, slot, now, fx);
             }
             None => ks.counters.connect_errors += 1,
         }
-        self.dispatch(key, now, fx);
-        self.enforce_idle_caps(key, fx);
-        self.settle(key, now, fx);
-    }
-
-    /// Closes idle connections whose deadline passed; returns the next deadline.
-    pub(crate) fn expire(&mut self, now: Instant, fx: &mut Effects<K, C>) -> Option<Instant> {
-        let mut touched = Vec::new();
-        while let Some((&(deadline, id), _)) = self.g.timers.iter().next() {
-            if deadline > now {
-                break;
-            }
-            let key = self.g.timers[&(deadline, id)].clone();
-            let State { keys, g } = self;
-            match keys.get_mut(&key) {
-                Some(ks) => {
-                    let reason = match ks.entries.get(&id) {
-                        Some(e) if e.lifetime_over(now, &ks.opts) => CloseReason::Lifetime,
-                        _ => CloseReason::IdleTimeout,
-                    };
-                    g.remove_entry(ks, id, reason, fx);
-                }
-                None => {
-                    g.timers.remove(&(deadline, id));
-                }
-            }
-            if !touched.contains(&key) {
-                touched.push(key);
-            }
-        }
-        for key in touched {
-            self.refill(&key, fx);
-            self.settle(&key, now, fx);
-        }
-        self.retire(now);
-        let next = self.g.next_deadline();
-        self.g.reaper_at = next;
-        next
-    }
-
-    /// The transport noticed connection `id` closed by the peer.
-    pub(crate) fn conn_closed(&mut self, key: &K, id: u64, fx: &mut Effects<K, C>) {
-        let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
-            return;
-        };
-        let Some(e) = ks.entries.get_mut(&id) else {
-            return;
-        };
-        if e.idle_key.is_some() {
-            ks.counters.stale += 1;
-            g.remove_entry(ks, id, CloseReason::ServerClosed, fx);
-            self.refill(key, fx);
-            self.settle(key, Instant::now(), fx);
-        } else {
-            e.dead = true;
-            ks.shared_avail.retain(|x| *x != id);
-        }
-    }
-
-    /// Idle connection `id`'s transport signalled: if it is closed now
-    /// ([`Poolable::poll_open`]), it is removed and counted stale. A
-    /// connection in use is left to its user.
-    pub(crate) fn conn_check(&mut self, key: &K, id: u64, fx: &mut Effects<K, C>) {
-        let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
-            return;
-        };
-        let Some(e) = ks.entries.get_mut(&id) else {
-            return;
-        };
-        if e.idle_key.is_none() || e.poll_open() {
-            return;
-        }
-        ks.counters.stale += 1;
-        g.remove_entry(ks, id, CloseReason::ServerClosed, fx);
-        self.refill(key, fx);
-        self.settle(key, Instant::now(), fx);
-    }
-
-    /// Connection `id` takes no new requests any more (an HTTP/2 GOAWAY):
-    /// idle, it closes now; in use, when its last request ends; counted
-    /// under `reason`, not as stale.
-    pub(crate) fn conn_draining(
-        &mut self,
-        key: &K,
-        id: u64,
-        reason: CloseReason,
-        fx: &mut Effects<K, C>,
-    ) {
-        let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
-            return;
-        };
-        let Some(e) = ks.entries.get_mut(&id) else {
-            return;
-        };
-        if e.idle_key.is_some() {
-            g.remove_entry(ks, id, reason, fx);
-            self.refill(key, fx);
-            self.settle(key, Instant::now(), fx);
-        } else {
-            e.doomed = e.doomed.or(Some(reason));
-            ks.shared_avail.retain(|x| *x != id);
-        }
-    }
-
-    /// Closes idle connections of `key` now and marks the rest to close on
-    /// release. Returns (closed now, closing later).
-    pub(crate) fn destroy(&mut self, key: &K, fx: &mut Effects<K, C>) -> (usize, usize) {
-        let State { keys, g } = self;
-        let Some(ks) = keys.get_mut(key) else {
-            return (0, 0);
-        };
-        ks.generation += 1;
-        ks.shared_avail.clear();
-        let idle: Vec<u64> = ks.idle.clone();
-        for id in &idle {
-            g.remove_entry(ks, *id, CloseReason::Destroyed, fx);
-        }
-        g.settle(key, ks, Instant::now(), fx);
-        (idle.len(), ks.entries.len() + ks.connecting)
+        self.dispatch_at(s, now, fx);
+        self.enforce_idle_caps(s, now, fx);
+        self.settle_at(s, now, fx);
     }
 }

@@ -7,8 +7,11 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use crate::counters::CloseReason;
+use crate::dispatch::Reserved;
 use crate::facts::{Hints, LeaseInfo, Outcome};
+use crate::keys::KeyAt;
 use crate::pool::Shared;
+use crate::state::Loc;
 use crate::traits::{PoolKey, Poolable};
 
 /// A connection checked out for one request.
@@ -19,6 +22,8 @@ use crate::traits::{PoolKey, Poolable};
 pub struct Lease<K: PoolKey, C: Poolable> {
     pub(crate) pool: Weak<Shared<K, C>>,
     pub(crate) key: K,
+    /// Where its connection lives in the pool.
+    pub(crate) at: Loc,
     pub(crate) conn: Option<C>,
     pub(crate) info: LeaseInfo,
     pub(crate) hints: Hints,
@@ -86,7 +91,7 @@ impl<K: PoolKey, C: Poolable> Lease<K, C> {
             return;
         };
         match self.pool.upgrade() {
-            Some(pool) => pool.release(&self.key, self.info.id, conn, outcome, self.hints),
+            Some(pool) => pool.release(&self.key, self.at, self.info.id, conn, outcome, self.hints),
             None => drop(conn),
         }
     }
@@ -103,6 +108,8 @@ impl<K: PoolKey, C: Poolable> Drop for Lease<K, C> {
 pub struct ConnectPermit<K: PoolKey, C: Poolable> {
     pub(crate) pool: Weak<Shared<K, C>>,
     pub(crate) key: K,
+    /// Where its key is in the pool.
+    pub(crate) at: KeyAt,
     pub(crate) id: u64,
     pub(crate) generation: u64,
     pub(crate) done: bool,
@@ -134,10 +141,21 @@ impl<K: PoolKey, C: Poolable> ConnectPermit<K, C> {
     pub fn complete(mut self, conn: C) -> Lease<K, C> {
         self.done = true;
         match self.pool.upgrade() {
-            Some(pool) => pool.complete(&self.key, self.id, self.generation, conn),
+            Some(pool) => {
+                let r = Reserved {
+                    at: self.at,
+                    id: self.id,
+                    generation: self.generation,
+                };
+                pool.complete(&self.key, r, conn)
+            }
             None => Lease {
                 pool: Weak::new(),
                 key: self.key.clone(),
+                at: Loc {
+                    key: KeyAt::NONE,
+                    slot: 0,
+                },
                 info: LeaseInfo {
                     id: self.id,
                     reused: false,
@@ -155,7 +173,7 @@ impl<K: PoolKey, C: Poolable> ConnectPermit<K, C> {
     pub fn fail(mut self) {
         self.done = true;
         if let Some(pool) = self.pool.upgrade() {
-            pool.slot_returned(&self.key, true);
+            pool.slot_returned(&self.key, self.at, true);
         }
     }
 }
@@ -164,7 +182,7 @@ impl<K: PoolKey, C: Poolable> Drop for ConnectPermit<K, C> {
     fn drop(&mut self) {
         if !self.done {
             if let Some(pool) = self.pool.upgrade() {
-                pool.slot_returned(&self.key, false);
+                pool.slot_returned(&self.key, self.at, false);
             }
         }
     }

@@ -51,10 +51,17 @@
 //! # });
 //! ```
 
+mod clock;
+mod closes;
 mod connections;
 mod counters;
+mod deadlines;
 mod dispatch;
+mod entries;
+mod expiry;
 mod facts;
+mod idle_index;
+mod keys;
 mod lease;
 mod options;
 mod pool;

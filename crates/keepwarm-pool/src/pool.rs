@@ -1,7 +1,6 @@
 //! `Pool`: the public face of the keyed pool, the shared core behind it, and
 //! the cancellation-safe wait for a slot.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -11,11 +10,12 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 
 use crate::counters::{CloseReason, Counters, KeySnapshot};
-use crate::dispatch::{Returned, Step};
+use crate::dispatch::{Reserved, Returned, Step};
 use crate::facts::{Hints, Outcome};
+use crate::keys::{KeyAt, KeyTable};
 use crate::lease::{ConnectPermit, Lease};
 use crate::options::{OptionsError, PoolConfig, PoolOptions};
-use crate::state::{Assignment, Effects, Globals, State};
+use crate::state::{Assignment, Effects, Globals, Loc, State};
 use crate::traits::{Connector, PoolKey, Poolable};
 
 /// What [`Pool::acquire`] hands out.
@@ -129,7 +129,12 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State<K, C>, &mut Effects<K, C>) -> R) -> R {
         let mut fx = Effects::default();
-        let r = f(&mut self.lock(), &mut fx);
+        let r = {
+            let mut state = self.lock();
+            let r = f(&mut state, &mut fx);
+            state.tidy();
+            r
+        };
         self.run(fx);
         r
     }
@@ -155,11 +160,17 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
         });
     }
 
-    fn wrap(&self, key: &K, a: Assignment<C>) -> Acquired<K, C> {
+    fn wrap(&self, key: &K, at: KeyAt, a: Assignment<C>) -> Acquired<K, C> {
         match a {
-            Assignment::Conn { id: _, conn, info } => Acquired::Ready(Lease {
+            Assignment::Conn {
+                id: _,
+                slot,
+                conn,
+                info,
+            } => Acquired::Ready(Lease {
                 pool: self.me.clone(),
                 key: key.clone(),
+                at: Loc { key: at, slot },
                 conn: Some(conn),
                 info,
                 hints: Hints::default(),
@@ -167,6 +178,7 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
             Assignment::Slot { id, generation } => Acquired::Connect(ConnectPermit {
                 pool: self.me.clone(),
                 key: key.clone(),
+                at,
                 id,
                 generation,
                 done: false,
@@ -174,9 +186,18 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
         }
     }
 
-    pub(crate) fn release(&self, key: &K, id: u64, conn: C, outcome: Outcome, hints: Hints) {
+    pub(crate) fn release(
+        &self,
+        key: &K,
+        at: Loc,
+        id: u64,
+        conn: C,
+        outcome: Outcome,
+        hints: Hints,
+    ) {
         let back = Returned {
             id,
+            at,
             conn,
             outcome,
             hints,
@@ -184,13 +205,13 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
         self.with(|s, fx| s.release(key, back, Instant::now(), fx));
     }
 
-    pub(crate) fn slot_returned(&self, key: &K, failed: bool) {
-        self.with(|s, fx| s.slot_returned(key, failed, Instant::now(), fx));
+    pub(crate) fn slot_returned(&self, key: &K, at: KeyAt, failed: bool) {
+        self.with(|s, fx| s.slot_returned(key, at, failed, Instant::now(), fx));
     }
 
-    pub(crate) fn complete(&self, key: &K, id: u64, generation: u64, conn: C) -> Lease<K, C> {
-        let a = self.with(|s, fx| s.complete(key, id, generation, conn, Instant::now(), fx));
-        match self.wrap(key, a) {
+    pub(crate) fn complete(&self, key: &K, r: Reserved, conn: C) -> Lease<K, C> {
+        let (at, a) = self.with(|s, fx| s.complete(key, r, conn, Instant::now(), fx));
+        match self.wrap(key, at, a) {
             Acquired::Ready(lease) => lease,
             Acquired::Connect(_) => unreachable!("complete checks out a connection"),
         }
@@ -242,21 +263,8 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         config.validate()?;
         let shared = Arc::new_cyclic(|me| Shared {
             state: Mutex::new(State {
-                keys: HashMap::new(),
-                g: Globals {
-                    timers: BTreeMap::new(),
-                    lru: BTreeMap::new(),
-                    next_id: 0,
-                    next_waiter: 0,
-                    reaper_at: None,
-                    idle_count: 0,
-                    max_idle_total: config.max_idle_total,
-                    label_opts: HashMap::new(),
-                    epoch: Instant::now(),
-                    retire: BTreeMap::new(),
-                    retired: HashMap::new(),
-                    next_seq: 0,
-                },
+                keys: KeyTable::default(),
+                g: Globals::new(&config, Instant::now()),
             }),
             config,
             wake: Arc::new(Notify::new()),
@@ -287,9 +295,9 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         let shared = &self.shared;
         let can_spawn = shared.connector.is_some() && tokio::runtime::Handle::try_current().is_ok();
         let now = Instant::now();
-        let step = shared.with(|s, fx| s.acquire(key, now, &shared.config, can_spawn, fx));
+        let (at, step) = shared.with(|s, fx| s.acquire(key, now, can_spawn, fx));
         let (rx, id) = match step {
-            Step::Ready(a) => return Ok(shared.wrap(key, a)),
+            Step::Ready(a) => return Ok(shared.wrap(key, at, a)),
             Step::Wait(rx, id) => (rx, id),
         };
         let mut waiting = Waiting {
@@ -334,7 +342,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                 ks.counters.wait_time += waited;
                 ks.counters.wait_histogram.record(waited);
             }
-            return Ok(shared.wrap(key, a));
+            return Ok(shared.wrap(key, at, a));
         }
         waiting.timed_out = true;
         let waited = Instant::now().saturating_duration_since(now);
@@ -390,11 +398,11 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     /// connecting connections cannot carry it. No effect once any connection
     /// of `key` was established.
     pub fn expect_shared(&self, key: &K) {
-        let config = &self.shared.config;
         self.shared.with(|s, _| {
-            let ks = s.key_state(key, config);
+            let idx = s.key_slot(key);
+            let ks = s.keys.state_mut(idx).expect("just found");
             if ks.capacity_hint.is_none() {
-                ks.capacity_hint = Some(usize::MAX);
+                ks.capacity_hint = Some(std::num::NonZeroUsize::MAX);
             }
         });
     }
@@ -407,10 +415,10 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         if self.shared.connector.is_none() || tokio::runtime::Handle::try_current().is_err() {
             return 0;
         }
-        let config = &self.shared.config;
         self.shared.with(|s, fx| {
-            s.key_state(key, config).warm = true;
-            s.refill(key, fx);
+            let idx = s.key_slot(key);
+            s.keys.state_mut(idx).expect("just found").warm = true;
+            s.refill(idx, fx);
             fx.connects.iter().filter(|(k, _, _)| k == key).count()
         })
     }
@@ -429,10 +437,9 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     /// [`destroy`](Self::destroy) for every key `pred` accepts.
     pub fn destroy_where(&self, pred: impl Fn(&K) -> bool) -> DestroyReport {
         self.shared.with(|s, fx| {
-            let keys: Vec<K> = s.keys.keys().filter(|k| pred(k)).cloned().collect();
             let mut report = DestroyReport::default();
-            for k in keys {
-                let (now_closed, later) = s.destroy(&k, fx);
+            for idx in s.keys.select(pred) {
+                let (now_closed, later) = s.destroy(idx, fx);
                 report.closed_idle += now_closed;
                 report.closing_active += later;
             }
@@ -444,9 +451,10 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     pub fn snapshot(&self) -> Vec<(K, KeySnapshot)> {
         let now = Instant::now();
         let s = self.shared.lock();
+        let now = s.g.clock.at(now);
         s.keys
             .iter()
-            .map(|(k, ks)| (k.clone(), ks.snapshot(now, s.g.epoch)))
+            .map(|(_, k, ks)| (k.clone(), ks.snapshot(now)))
             .collect()
     }
 
@@ -454,7 +462,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     pub fn key_snapshot(&self, key: &K) -> Option<KeySnapshot> {
         let now = Instant::now();
         let s = self.shared.lock();
-        s.keys.get(key).map(|ks| ks.snapshot(now, s.g.epoch))
+        s.keys.get(key).map(|ks| ks.snapshot(s.g.clock.at(now)))
     }
 
     /// Counters of keys whose state was dropped, summed by label. A key's
@@ -468,7 +476,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
 
     /// Whether the pool holds state for `key` now.
     pub fn has_key(&self, key: &K) -> bool {
-        self.shared.lock().keys.contains_key(key)
+        self.shared.lock().keys.contains(key)
     }
 
     /// Keys the pool holds state for now.
@@ -478,7 +486,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
 
     /// Idle connections across all keys.
     pub fn idle_total(&self) -> usize {
-        self.shared.lock().g.idle_count
+        self.shared.lock().g.idle.len()
     }
 }
 
@@ -529,7 +537,8 @@ impl<K: PoolKey, C: Poolable> Drop for Waiting<'_, K, C> {
 #[cfg(test)]
 impl<K: PoolKey, C: Poolable> Pool<K, C> {
     pub(crate) fn shared_reaper_at(&self) -> Option<Instant> {
-        self.shared.lock().g.reaper_at
+        let s = self.shared.lock();
+        s.g.reaper_at.map(|n| s.g.clock.instant(n))
     }
 
     /// The state lock itself, for tests that must act inside a race window.

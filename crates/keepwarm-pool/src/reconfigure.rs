@@ -23,14 +23,9 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         let now = Instant::now();
         self.shared.with(|s, fx| {
             s.g.label_opts.insert(label.to_string(), opts.clone());
-            let keys: Vec<K> = s
-                .keys
-                .keys()
-                .filter(|k| PoolKey::label(*k) == label)
-                .cloned()
-                .collect();
-            for k in keys {
-                if let Some(ks) = s.keys.get_mut(&k) {
+            let now = s.g.clock.at(now);
+            for idx in s.keys.select(|k| k.label() == label) {
+                if let Some(ks) = s.keys.state_mut(idx) {
                     // Per-connection limits taken from the old options follow
                     // the new ones (from the connection's next release); a
                     // tighter limit a server hinted at stays.
@@ -49,8 +44,8 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                     ks.opts = opts.clone();
                 }
                 // More room may serve waiters now, or want pre-warming.
-                s.dispatch(&k, now, fx);
-                s.refill(&k, fx);
+                s.dispatch_at(idx, now, fx);
+                s.refill(idx, fx);
             }
         });
         Ok(())

@@ -1,93 +1,35 @@
-//! The pool's shared state under one mutex: per-key connection tables, the
-//! idle-deadline and LRU indexes, and the effects to run once the lock is gone.
+//! The pool's shared state under one mutex: the table of keys with each
+//! key's connections and queue, the pool-wide idle and retirement indexes,
+//! and the effects to run once the lock is gone.
 //!
 //! Everything here runs with the lock held and never awaits. Work that must
 //! not happen under the lock (dropping connections, spawning connects, waking
 //! the reaper) is collected in [`Effects`] and run by the caller afterwards.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{HashMap, VecDeque};
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::clock::{Clock, Nanos};
 use crate::counters::{CloseReason, Counters, KeySnapshot};
+use crate::deadlines::Deadlines;
+use crate::entries::{Entries, Entry};
 use crate::facts::LeaseInfo;
-use crate::options::PoolOptions;
-use crate::traits::{PoolKey, Poolable};
+use crate::idle_index::{Due, IdleIndex};
+use crate::keys::{KeyAt, KeyIdx, KeyTable};
+use crate::options::{PoolConfig, PoolOptions};
+use crate::traits::Poolable;
 
-/// Hashes the pool's own sequential connection ids: a multiply is enough
-/// (they are not attacker-chosen), and much cheaper than SipHash.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// Connections of one key by id.
-pub(crate) type Entries<C> = HashMap<u64, Entry<C>, BuildHasherDefault<IdHasher>>;
-
-/// One open connection (not counting ones still connecting).
-pub(crate) struct Entry<C> {
-    /// Exclusive: `Some` while idle, `None` while a lease holds it.
-    /// Shared: always `Some` (the master handle).
-    pub(crate) conn: Option<C>,
-    pub(crate) capacity: usize,
-    pub(crate) in_flight: usize,
-    pub(crate) created: Instant,
-    pub(crate) last_used: Instant,
-    pub(crate) requests: u64,
-    pub(crate) generation: u64,
-    pub(crate) idle_timeout: Duration,
-    pub(crate) max_requests: Option<u64>,
-    /// Set while the entry is in the idle list: its timer key.
-    pub(crate) idle_key: Option<(Instant, u64)>,
-    /// Set while in the LRU index.
-    pub(crate) lru_key: Option<(Instant, u64)>,
-    /// The peer closed it while a request was using it.
-    pub(crate) dead: bool,
-    /// A shared connection to close, for this reason, when its last request ends.
-    pub(crate) doomed: Option<CloseReason>,
-}
-
-impl<C: Poolable> Entry<C> {
-    pub(crate) fn shared(&self) -> bool {
-        self.capacity > 1
-    }
-
-    pub(crate) fn lifetime_over(&self, now: Instant, opts: &PoolOptions) -> bool {
-        opts.max_socket_lifetime
-            .is_some_and(|l| now.saturating_duration_since(self.created) >= l)
-    }
-
-    pub(crate) fn requests_over(&self) -> bool {
-        self.max_requests.is_some_and(|m| self.requests >= m)
-    }
-
-    pub(crate) fn is_open(&self) -> bool {
-        !self.dead && self.doomed.is_none() && self.conn.as_ref().is_none_or(Poolable::is_open)
-    }
-
-    /// [`is_open`](Self::is_open), letting an idle connection look at its
-    /// transport ([`Poolable::poll_open`]).
-    pub(crate) fn poll_open(&mut self) -> bool {
-        !self.dead && self.doomed.is_none() && self.conn.as_mut().is_none_or(Poolable::poll_open)
-    }
+/// Where a checked-out connection lives: its key's slot and its own slot
+/// in that key's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Loc {
+    pub(crate) key: KeyAt,
+    pub(crate) slot: u32,
 }
 
 /// A request waiting for a connection or a slot.
@@ -100,57 +42,67 @@ pub(crate) struct Waiter<C> {
 /// of its own, so it can be moved around under the lock; the receiver wraps
 /// it into a `Lease` or `ConnectPermit`.
 pub(crate) enum Assignment<C> {
-    /// Use this open connection.
-    Conn { id: u64, conn: C, info: LeaseInfo },
+    /// Use this open connection (in this slot of its key's table).
+    Conn {
+        id: u64,
+        slot: u32,
+        conn: C,
+        info: LeaseInfo,
+    },
     /// A slot is reserved: open a new connection with this id.
     Slot { id: u64, generation: u64 },
 }
 
-/// Per-key state.
+/// Per-key state. Laid out in declaration order: what every acquire and
+/// release reads comes first (with the key's first connection inline in
+/// `entries`), so with many keys one key's hot state is a few adjacent
+/// cache lines rather than lines scattered over the heap.
+#[repr(C)]
 pub(crate) struct KeyState<C> {
     pub(crate) opts: Arc<PoolOptions>,
-    pub(crate) entries: Entries<C>,
-    /// Ids of idle entries, newest last (reused first).
-    pub(crate) idle: Vec<u64>,
-    /// Shared entries carrying requests that can take more.
-    pub(crate) shared_avail: Vec<u64>,
+    pub(crate) generation: u64,
     pub(crate) connecting: usize,
     pub(crate) warming: usize,
-    pub(crate) waiters: VecDeque<Waiter<C>>,
-    pub(crate) generation: u64,
-    pub(crate) counters: Counters,
-    /// Sum over entries of `created - epoch`, in nanoseconds, for the mean age.
-    pub(crate) created_sum: u128,
-    /// The key asked for pre-warmed connections (it was used or warmed).
-    pub(crate) warm: bool,
+    /// Set while the key is empty: the serial of its entry in
+    /// `Globals::retire`.
+    pub(crate) retire: Option<NonZeroU64>,
     /// Requests one connection of this key carries at once, as the last
-    /// connection established said; `Some(usize::MAX)` after
+    /// connection established said; `usize::MAX` after
     /// [`Pool::expect_shared`](crate::Pool::expect_shared) until one is
     /// established; `None` when unknown.
-    pub(crate) capacity_hint: Option<usize>,
-    /// Set while the key is empty: its entry in `Globals::retire`.
-    pub(crate) retire_key: Option<(Instant, u64)>,
+    pub(crate) capacity_hint: Option<NonZeroUsize>,
+    /// The key asked for pre-warmed connections (it was used or warmed).
+    pub(crate) warm: bool,
+    pub(crate) waiters: VecDeque<Waiter<C>>,
+    /// Slots of shared entries carrying requests that can take more.
+    pub(crate) shared_avail: Vec<u32>,
+    /// Open connections, and the idle ones among them (newest reused first).
+    pub(crate) entries: Entries<C>,
+    pub(crate) counters: Counters,
+    /// Sum over entries of their creation in pool time, for the mean age.
+    pub(crate) created_sum: u128,
 }
 
-impl<C: Poolable> KeyState<C> {
+impl<C> KeyState<C> {
     pub(crate) fn new(opts: Arc<PoolOptions>) -> Self {
         KeyState {
             opts,
-            entries: Entries::default(),
-            idle: Vec::new(),
-            shared_avail: Vec::new(),
+            generation: 0,
             connecting: 0,
             warming: 0,
+            retire: None,
+            capacity_hint: None,
+            warm: false,
             waiters: VecDeque::new(),
-            generation: 0,
+            shared_avail: Vec::new(),
+            entries: Entries::default(),
             counters: Counters::default(),
             created_sum: 0,
-            warm: false,
-            capacity_hint: None,
-            retire_key: None,
         }
     }
+}
 
+impl<C: Poolable> KeyState<C> {
     /// Nothing open, connecting or waiting, and no pre-warm wish: the
     /// key's state can go once it stays so for `freeSocketTimeout`.
     pub(crate) fn is_empty(&self) -> bool {
@@ -174,7 +126,7 @@ impl<C: Poolable> KeyState<C> {
     /// request). Zero for exclusive connections. A request that finds no free
     /// stream waits for these before it dials another connection.
     pub(crate) fn connecting_spare(&self) -> usize {
-        match self.capacity_hint {
+        match self.capacity_hint.map(NonZeroUsize::get) {
             Some(c) if c > 1 => {
                 let dialing = self.connecting.saturating_sub(self.warming);
                 dialing
@@ -185,19 +137,20 @@ impl<C: Poolable> KeyState<C> {
         }
     }
 
-    pub(crate) fn snapshot(&self, now: Instant, epoch: Instant) -> KeySnapshot {
+    pub(crate) fn snapshot(&self, now: Nanos) -> KeySnapshot {
         let open = self.entries.len();
+        let idle = self.entries.idle_len();
         let mean_age = if open == 0 {
             Duration::ZERO
         } else {
-            let since_epoch = now.saturating_duration_since(epoch).as_nanos();
             let mean_created = self.created_sum / open as u128;
-            Duration::from_nanos(since_epoch.saturating_sub(mean_created) as u64)
+            let mean_created = Nanos(u64::try_from(mean_created).unwrap_or(u64::MAX));
+            now.since(mean_created)
         };
         KeySnapshot {
             counters: self.counters,
-            active: open - self.idle.len(),
-            idle: self.idle.len(),
+            active: open - idle,
+            idle,
             connecting: self.connecting,
             waiters: self.waiters.len(),
             mean_age,
@@ -206,37 +159,46 @@ impl<C: Poolable> KeyState<C> {
     }
 }
 
-/// Pool-wide indexes.
-pub(crate) struct Globals<K> {
-    /// Idle deadline → key, one per idle connection.
-    pub(crate) timers: BTreeMap<(Instant, u64), K>,
-    /// Idle since → key, one per idle connection (least recently used
-    /// first); kept only when there is a global idle cap.
-    pub(crate) lru: BTreeMap<(Instant, u64), K>,
-    /// Idle connections across all keys.
-    pub(crate) idle_count: usize,
+/// The config's options as shared handles: keys of a label without a
+/// run-time override share one `Arc` (and so one cache line).
+struct ConfigOptions {
+    default: Arc<PoolOptions>,
+    per_label: HashMap<String, Arc<PoolOptions>>,
+}
+
+/// Pool-wide indexes and counters.
+pub(crate) struct Globals {
+    /// Every idle connection: deadlines and release order.
+    pub(crate) idle: IdleIndex,
+    /// Dead items piled up in `idle`: compacted once the operation that
+    /// noticed is done ([`State::tidy`]).
+    pub(crate) idle_bloated: bool,
+    /// When an empty key's state is dropped: (key slot, serial of the
+    /// arming), dead once the key's `retire` moved on.
+    pub(crate) retire: Deadlines<(KeyIdx, u64)>,
+    /// Keys with a retirement armed.
+    pub(crate) retire_armed: usize,
     pub(crate) next_id: u64,
     pub(crate) next_waiter: u64,
+    pub(crate) next_seq: u64,
     /// When the reaper will next wake on its own; `None` when it sleeps
     /// until notified.
-    pub(crate) reaper_at: Option<Instant>,
+    pub(crate) reaper_at: Option<Nanos>,
     /// The global idle cap (`PoolConfig::max_idle_total`).
     pub(crate) max_idle_total: Option<usize>,
     /// Options set at run time per label ([`Pool::set_label_options`](crate::Pool::set_label_options)),
     /// in force over the `PoolConfig` for keys of that label.
     pub(crate) label_opts: HashMap<String, Arc<PoolOptions>>,
-    pub(crate) epoch: Instant,
-    /// When an empty key's state is dropped → key, one per empty key.
-    pub(crate) retire: BTreeMap<(Instant, u64), K>,
+    config_opts: ConfigOptions,
+    pub(crate) clock: Clock,
     /// Counters of dropped keys, summed by label.
     pub(crate) retired: HashMap<String, Counters>,
-    pub(crate) next_seq: u64,
 }
 
 /// All state behind the pool's mutex.
 pub(crate) struct State<K, C> {
-    pub(crate) keys: HashMap<K, KeyState<C>>,
-    pub(crate) g: Globals<K>,
+    pub(crate) keys: KeyTable<K, C>,
+    pub(crate) g: Globals,
 }
 
 /// Work to do after the lock is released.
@@ -259,17 +221,39 @@ impl<K, C> Default for Effects<K, C> {
     }
 }
 
-impl<K: PoolKey> Globals<K> {
+impl Globals {
+    pub(crate) fn new(config: &PoolConfig, now: Instant) -> Self {
+        Globals {
+            idle: IdleIndex::new(config.max_idle_total.is_some()),
+            idle_bloated: false,
+            retire: Deadlines::default(),
+            retire_armed: 0,
+            next_id: 0,
+            next_waiter: 0,
+            next_seq: 0,
+            reaper_at: None,
+            max_idle_total: config.max_idle_total,
+            label_opts: HashMap::new(),
+            config_opts: ConfigOptions {
+                default: Arc::new(config.default.clone()),
+                per_label: config
+                    .per_label
+                    .iter()
+                    .map(|(l, o)| (l.clone(), Arc::new(o.clone())))
+                    .collect(),
+            },
+            clock: Clock::new(now),
+            retired: HashMap::new(),
+        }
+    }
+
     /// The options for a new key with `label`: a run-time override, else the config's.
-    pub(crate) fn options_for_label(
-        &self,
-        label: &str,
-        config: &crate::PoolConfig,
-    ) -> Arc<PoolOptions> {
+    pub(crate) fn options_for_label(&self, label: &str) -> Arc<PoolOptions> {
         self.label_opts
             .get(label)
-            .cloned()
-            .unwrap_or_else(|| Arc::new(config.for_label(label).clone()))
+            .or_else(|| self.config_opts.per_label.get(label))
+            .unwrap_or(&self.config_opts.default)
+            .clone()
     }
 
     pub(crate) fn new_id(&mut self) -> u64 {
@@ -277,143 +261,88 @@ impl<K: PoolKey> Globals<K> {
         self.next_id
     }
 
-    /// The next deadline of the expiry task: an idle connection's or an
-    /// empty key's.
-    pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        let idle = self.timers.keys().next().map(|(t, _)| *t);
-        let retire = self.retire.keys().next().map(|(t, _)| *t);
-        match (idle, retire) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Arms the retirement of `key`'s state when it is empty (dropped after
-    /// `freeSocketTimeout` unless used again), disarms it when it is not.
-    pub(crate) fn settle<C: Poolable>(
+    /// Puts the entry in `slot` of key `key` in the idle list and arms its
+    /// deadline.
+    pub(crate) fn make_idle<K, C: Poolable>(
         &mut self,
-        key: &K,
+        key: KeyIdx,
         ks: &mut KeyState<C>,
-        now: Instant,
+        slot: u32,
+        now: Nanos,
         fx: &mut Effects<K, C>,
     ) {
-        if !ks.is_empty() {
-            if let Some(t) = ks.retire_key.take() {
-                self.retire.remove(&t);
-            }
-            return;
-        }
-        if ks.retire_key.is_some() {
-            return;
-        }
-        self.next_seq += 1;
-        let at = now + ks.opts.free_socket_timeout;
-        ks.retire_key = Some((at, self.next_seq));
-        self.retire.insert((at, self.next_seq), key.clone());
-        if self.reaper_at.is_none_or(|r| at < r) {
-            fx.wake_reaper = true;
-        }
-    }
-
-    /// Puts entry `id` of `key` in the idle list and arms its deadline.
-    pub(crate) fn make_idle<C: Poolable>(
-        &mut self,
-        key: &K,
-        ks: &mut KeyState<C>,
-        id: u64,
-        now: Instant,
-        fx: &mut Effects<K, C>,
-    ) {
-        let Some(e) = ks.entries.get_mut(&id) else {
+        let Some(e) = ks.entries.get_mut(slot) else {
             return;
         };
         debug_assert_eq!(e.in_flight, 0);
-        let mut deadline = e.last_used.max(now) + e.idle_timeout;
+        let mut deadline = e.last_used.max(now).after(e.idle_timeout);
         if let Some(l) = ks.opts.max_socket_lifetime {
-            deadline = deadline.min(e.created + l);
+            deadline = deadline.min(e.created.after(l));
         }
-        e.idle_key = Some((deadline, id));
-        self.timers.insert((deadline, id), key.clone());
-        if self.max_idle_total.is_some() {
-            e.lru_key = Some((now, id));
-            self.lru.insert((now, id), key.clone());
-        }
-        ks.idle.push(id);
-        self.idle_count += 1;
+        let due = Due {
+            key,
+            slot,
+            id: e.id,
+        };
+        let (mark, bloated) = self.idle.went_idle(due, e, deadline);
+        ks.entries.link_idle(slot, mark);
+        self.idle_bloated |= bloated;
         if self.reaper_at.is_none_or(|at| deadline < at) {
             fx.wake_reaper = true;
         }
     }
 
-    /// Takes entry `id` out of the idle list and its indexes.
-    pub(crate) fn unidle<C: Poolable>(&mut self, ks: &mut KeyState<C>, id: u64) {
-        let Some(e) = ks.entries.get_mut(&id) else {
-            return;
-        };
-        if let Some(t) = e.idle_key.take() {
-            self.timers.remove(&t);
-            self.idle_count -= 1;
-            if let Some(pos) = ks.idle.iter().rposition(|x| *x == id) {
-                ks.idle.remove(pos);
-            }
-        }
-        if let Some(l) = e.lru_key.take() {
-            self.lru.remove(&l);
+    /// Takes the entry in `slot` out of the idle list.
+    pub(crate) fn unidle<C>(&mut self, ks: &mut KeyState<C>, slot: u32) {
+        if ks.entries.unlink_idle(slot).is_some() {
+            self.idle.went_busy();
         }
     }
 
-    /// Removes entry `id`, counting the close; its connection goes to `fx.drop`.
-    pub(crate) fn remove_entry<C: Poolable>(
+    /// Removes the entry in `slot`, counting the close; its connection goes
+    /// to `fx.drop`.
+    pub(crate) fn remove_entry<K, C: Poolable>(
         &mut self,
         ks: &mut KeyState<C>,
-        id: u64,
+        slot: u32,
         reason: CloseReason,
+        now: Nanos,
         fx: &mut Effects<K, C>,
     ) {
-        self.unidle(ks, id);
-        ks.shared_avail.retain(|x| *x != id);
-        if let Some(e) = ks.entries.remove(&id) {
-            ks.created_sum -= e.created.saturating_duration_since(self.epoch).as_nanos();
+        self.unidle(ks, slot);
+        ks.shared_avail.retain(|x| *x != slot);
+        if let Some(e) = ks.entries.remove(slot) {
+            self.idle.removed(&e);
+            ks.created_sum -= u128::from(e.created.0);
             ks.counters.closed.add(reason);
-            ks.counters
-                .lifetime_histogram
-                .record(Instant::now().saturating_duration_since(e.created));
+            ks.counters.lifetime_histogram.record(now.since(e.created));
             if let Some(c) = e.conn {
                 fx.drop.push(c);
             }
         }
     }
 
-    /// Adds a newly established connection as entry `id`.
+    /// Adds a newly established connection `id`; its slot.
     pub(crate) fn insert_entry<C: Poolable>(
         &mut self,
         ks: &mut KeyState<C>,
         id: u64,
         conn: C,
         generation: u64,
-        now: Instant,
-    ) {
+        now: Nanos,
+    ) -> u32 {
         let capacity = conn.max_concurrent().max(1);
-        ks.capacity_hint = Some(capacity);
-        ks.created_sum += now.saturating_duration_since(self.epoch).as_nanos();
+        ks.capacity_hint = NonZeroUsize::new(capacity);
+        ks.created_sum += u128::from(now.0);
         ks.counters.created += 1;
-        ks.entries.insert(
+        ks.entries.insert(Entry::new(
             id,
-            Entry {
-                conn: Some(conn),
-                capacity,
-                in_flight: 0,
-                created: now,
-                last_used: now,
-                requests: 0,
-                generation,
-                idle_timeout: ks.opts.free_socket_timeout,
-                max_requests: ks.opts.max_requests_per_socket,
-                idle_key: None,
-                lru_key: None,
-                dead: false,
-                doomed: None,
-            },
-        );
+            conn,
+            capacity,
+            now,
+            generation,
+            ks.opts.free_socket_timeout,
+            ks.opts.max_requests_per_socket,
+        ))
     }
 }

@@ -8,6 +8,7 @@ use tokio::time::{advance, sleep};
 
 use crate::*;
 
+mod idle;
 mod lifecycle;
 mod outcomes;
 mod watch;

@@ -111,6 +111,7 @@ async fn a_waiter_timing_out_as_it_is_served_has_one_outcome() {
         let conn = held.conn.take().expect("held");
         let back = Returned {
             id: held.info.id,
+            at: held.at,
             conn,
             outcome: Outcome::Reusable,
             hints: Hints::default(),
