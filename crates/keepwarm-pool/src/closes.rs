@@ -61,23 +61,23 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         let idle = e.idle.is_some();
         let reason = match what {
             Notice::Closed if idle => {
-                ks.counters.stale += 1;
+                ks.cold.counters.stale += 1;
                 CloseReason::ServerClosed
             }
             Notice::Closed => {
                 e.dead = true;
-                ks.shared_avail.retain(|x| *x != slot);
+                ks.shared_withdraw(slot);
                 return;
             }
             Notice::Check if !idle || e.poll_open() => return,
             Notice::Check => {
-                ks.counters.stale += 1;
+                ks.cold.counters.stale += 1;
                 CloseReason::ServerClosed
             }
             Notice::Draining(r) if idle => r,
             Notice::Draining(r) => {
                 e.doomed = e.doomed.or(Some(r));
-                ks.shared_avail.retain(|x| *x != slot);
+                ks.shared_withdraw(slot);
                 return;
             }
         };
@@ -95,13 +95,13 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             return (0, 0);
         };
         let now = g.clock.at(Instant::now());
-        ks.generation += 1;
-        ks.shared_avail.clear();
+        ks.generation = ks.generation.wrapping_add(1);
+        ks.shared_clear();
         let idle = ks.entries.idle_slots();
         for slot in &idle {
             g.remove_entry(ks, *slot, CloseReason::Destroyed, now, fx);
         }
-        let report = (idle.len(), ks.entries.len() + ks.connecting);
+        let report = (idle.len(), ks.total());
         self.settle_at(s, now, fx);
         report
     }

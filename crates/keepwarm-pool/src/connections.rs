@@ -44,7 +44,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                         age: now.since(e.created),
                         idle_for: (e.in_flight == 0).then(|| now.since(e.last_used)),
                         requests: e.requests,
-                        in_flight: e.in_flight,
+                        in_flight: e.in_flight as usize,
                     })
                     .collect();
                 list.sort_by_key(|c| (std::cmp::Reverse(c.age), c.id));

@@ -200,10 +200,7 @@ impl Histogram {
 }
 
 /// Monotonic counters of one key.
-// In declaration order: `requests` and `reused`, bumped by every acquire,
-// sit next to the rest of the pool's per-key hot state.
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[repr(C)]
 pub struct Counters {
     /// Requests dispatched on a connection (leases handed out).
     pub requests: u64,

@@ -90,16 +90,16 @@ mod tests {
         let mut d = Deadlines::default();
         let dead: RefCell<HashSet<u32>> = RefCell::default();
         for (at, id) in [(30, 3), (10, 1), (20, 2), (15, 4)] {
-            d.push(Nanos(at), id);
+            d.push(Nanos::new(at), id);
         }
         dead.borrow_mut().insert(1);
         let live = |_, id: u32| !dead.borrow().contains(&id);
-        assert_eq!(d.next(live), Some(Nanos(15)));
+        assert_eq!(d.next(live), Some(Nanos::new(15)));
         assert_eq!(d.len(), 3, "the dead top was dropped");
-        assert_eq!(d.pop_due(Nanos(14), live), None);
-        assert_eq!(d.pop_due(Nanos(20), live), Some((Nanos(15), 4)));
-        assert_eq!(d.pop_due(Nanos(20), live), Some((Nanos(20), 2)));
-        assert_eq!(d.pop_due(Nanos(20), live), None);
+        assert_eq!(d.pop_due(Nanos::new(14), live), None);
+        assert_eq!(d.pop_due(Nanos::new(20), live), Some((Nanos::new(15), 4)));
+        assert_eq!(d.pop_due(Nanos::new(20), live), Some((Nanos::new(20), 2)));
+        assert_eq!(d.pop_due(Nanos::new(20), live), None);
         dead.borrow_mut().insert(3);
         assert_eq!(d.next(live), None);
         assert_eq!(d.len(), 0);
@@ -113,15 +113,18 @@ mod tests {
         for i in 0..10_000u32 {
             live_ids.clear();
             live_ids.insert(i);
-            d.push(Nanos(u64::from(i) + 1_000), i);
+            d.push(Nanos::new(u64::from(i) + 1_000), i);
             d.compact(live_ids.len(), |_, id| live_ids.contains(&id));
             assert!(d.len() <= 2 * live_ids.len() + 65, "{} items", d.len());
         }
-        assert_eq!(d.next(|_, id| live_ids.contains(&id)), Some(Nanos(10_999)));
+        assert_eq!(
+            d.next(|_, id| live_ids.contains(&id)),
+            Some(Nanos::new(10_999))
+        );
         // Below the threshold nothing is dropped.
         let mut d = Deadlines::default();
         for i in 0..50u32 {
-            d.push(Nanos(u64::from(i)), i);
+            d.push(Nanos::new(u64::from(i) + 1), i);
         }
         assert!(!d.bloated(0));
         d.compact(0, |_, _| false);

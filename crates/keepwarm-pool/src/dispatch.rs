@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::clock::Nanos;
+use crate::clock::{Nanos, Span};
 use crate::counters::CloseReason;
 use crate::facts::{Hints, LeaseInfo, Outcome};
+use crate::key_state::KeyState;
 use crate::keys::{KeyAt, KeyIdx};
-use crate::state::{Assignment, Effects, Globals, KeyState, Loc, State, Waiter};
+use crate::state::{Assignment, Effects, Globals, Loc, State, Waiter};
 use crate::traits::{PoolKey, Poolable};
 
 /// The outcome of an acquire attempt.
@@ -28,7 +29,7 @@ pub(crate) enum Step<C> {
 pub(crate) struct Reserved {
     pub(crate) at: KeyAt,
     pub(crate) id: u64,
-    pub(crate) generation: u64,
+    pub(crate) generation: u32,
 }
 
 /// A lease's connection coming back.
@@ -64,15 +65,15 @@ fn checkout<C: Poolable>(ks: &mut KeyState<C>, slot: u32, now: Nanos) -> Assignm
     };
     e.requests += 1;
     let (shared, spare) = (e.shared(), e.in_flight < e.capacity);
-    ks.counters.requests += 1;
+    ks.requests += 1;
     if info.reused {
-        ks.counters.reused += 1;
+        ks.reused += 1;
     }
-    if shared && spare && !ks.shared_avail.contains(&slot) {
-        ks.shared_avail.push(slot);
+    if shared && spare {
+        ks.shared_offer(slot);
     }
     if shared && !spare {
-        ks.shared_avail.retain(|x| *x != slot);
+        ks.shared_withdraw(slot);
     }
     Assignment::Conn {
         id: info.id,
@@ -91,13 +92,13 @@ fn take_available<K, C: Poolable>(
     fx: &mut Effects<K, C>,
 ) -> Option<Assignment<C>> {
     // A shared connection with spare capacity first.
-    while let Some(&slot) = ks.shared_avail.last() {
+    while let Some(slot) = ks.shared_last() {
         let e = ks.entries.get(slot).expect("available entries exist");
         if e.is_open() && e.generation == ks.generation && !e.lifetime_over(now, &ks.opts) {
             return Some(checkout(ks, slot, now));
         }
         let open = e.is_open();
-        ks.shared_avail.pop();
+        ks.shared_pop();
         if !open {
             ks.entries.get_mut(slot).expect("present").dead = true;
         }
@@ -105,7 +106,7 @@ fn take_available<K, C: Poolable>(
     while let Some(slot) = ks.entries.newest_idle() {
         let e = ks.entries.get_mut(slot).expect("idle entries exist");
         let reason = if !e.poll_open() {
-            ks.counters.stale += 1;
+            ks.cold.counters.stale += 1;
             Some(CloseReason::ServerClosed)
         } else if e.lifetime_over(now, &ks.opts) {
             Some(CloseReason::Lifetime)
@@ -154,10 +155,10 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         let ks = keys.state_mut(s).expect("just found");
         ks.warm |= ks.opts.min_free_sockets > 0;
         let mut step = None;
-        if ks.waiters.is_empty() {
+        if !ks.has_waiters() {
             step = take_available(ks, g, now, fx).map(Step::Ready);
             if step.is_none() && ks.has_free_slot() && ks.connecting_spare() == 0 {
-                ks.connecting += 1;
+                ks.cold.connecting += 1;
                 step = Some(Step::Ready(Assignment::Slot {
                     id: g.new_id(),
                     generation: ks.generation,
@@ -168,18 +169,18 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             let (tx, rx) = oneshot::channel();
             g.next_waiter += 1;
             let wid = g.next_waiter;
-            ks.counters.waits += 1;
-            ks.waiters.push_back(Waiter { id: wid, tx });
+            ks.cold.counters.waits += 1;
+            ks.push_waiter(Waiter { id: wid, tx });
             Step::Wait(rx, wid)
         });
         // Waiters beyond what shared connections now connecting will carry
         // dial more connections.
-        let shared_dialing = ks.connecting_spare() > 0;
+        let shared_dialing = matches!(step, Step::Wait(..)) && ks.connecting_spare() > 0;
         let (retiring, warm) = (ks.retire.is_some(), ks.warm);
         if retiring {
             self.settle_at(s, now, fx);
         }
-        if shared_dialing && matches!(step, Step::Wait(..)) {
+        if shared_dialing {
             self.dispatch_at(s, now, fx);
         }
         if can_spawn && warm {
@@ -202,7 +203,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             return;
         };
         match a {
-            Assignment::Slot { .. } => ks.connecting -= 1,
+            Assignment::Slot { .. } => ks.cold.connecting -= 1,
             Assignment::Conn {
                 id,
                 slot,
@@ -216,9 +217,9 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 let e = ks.entries.get_mut(slot).expect("found");
                 e.in_flight -= 1;
                 e.requests -= 1;
-                ks.counters.requests -= 1;
+                ks.requests -= 1;
                 if info.reused {
-                    ks.counters.reused -= 1;
+                    ks.reused -= 1;
                 }
                 if e.shared() {
                     fx.drop.push(conn);
@@ -226,7 +227,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                     e.conn = Some(conn);
                 }
                 if e.in_flight == 0 {
-                    ks.shared_avail.retain(|x| *x != slot);
+                    ks.shared_withdraw(slot);
                     g.make_idle(s, ks, slot, now, fx);
                 }
             }
@@ -246,10 +247,10 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             let Some(ks) = self.keys.state_mut(s) else {
                 return;
             };
-            match ks.waiters.front() {
+            match ks.first_waiter() {
                 None => return,
                 Some(w) if w.tx.is_closed() => {
-                    ks.waiters.pop_front();
+                    ks.pop_waiter();
                     continue;
                 }
                 Some(_) => {}
@@ -259,17 +260,17 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             let a = match take_available(ks, g, now, fx) {
                 Some(a) => a,
                 None => {
-                    if !ks.has_free_slot() || ks.waiters.len() <= ks.connecting_spare() {
+                    if !ks.has_free_slot() || ks.waiter_count() <= ks.connecting_spare() {
                         return;
                     }
-                    ks.connecting += 1;
+                    ks.cold.connecting += 1;
                     Assignment::Slot {
                         id: g.new_id(),
                         generation: ks.generation,
                     }
                 }
             };
-            let w = ks.waiters.pop_front().expect("checked above");
+            let w = ks.pop_waiter().expect("checked above");
             // The waiter records its own wait once it knows its outcome
             // (served, or timed out / cancelled with this handed back).
             if let Err(a) = w.tx.send(a) {
@@ -308,11 +309,10 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         e.in_flight -= 1;
         e.last_used = now;
         if let Some(t) = hints.idle_timeout {
-            e.idle_timeout = e.idle_timeout.min(t);
+            e.idle_timeout = e.idle_timeout.min(Span::of(t));
         }
         if let Some(n) = hints.remaining_requests {
-            let cap = e.requests.saturating_add(n);
-            e.max_requests = Some(e.max_requests.map_or(cap, |m| m.min(cap)));
+            e.max_requests = e.max_requests.min(e.requests.saturating_add(n));
         }
         let close = match outcome {
             Outcome::Close(r) => Some(r),
@@ -336,20 +336,16 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 // Other streams still run on it: stop handing it out, close
                 // it for this reason when the last one ends.
                 e.doomed = e.doomed.or(Some(r));
-                ks.shared_avail.retain(|x| *x != slot);
+                ks.shared_withdraw(slot);
             }
             Some(r) => g.remove_entry(ks, slot, r, now, fx),
             None if e.in_flight == 0 => {
-                ks.shared_avail.retain(|x| *x != slot);
+                ks.shared_withdraw(slot);
                 g.make_idle(s, ks, slot, now, fx);
             }
-            None => {
-                if !ks.shared_avail.contains(&slot) {
-                    ks.shared_avail.push(slot);
-                }
-            }
+            None => ks.shared_offer(slot),
         }
-        let (waiting, warm) = (!ks.waiters.is_empty(), ks.warm);
+        let (waiting, warm) = (ks.has_waiters(), ks.warm);
         if waiting {
             self.dispatch_at(s, now, fx);
             self.enforce_idle_caps(s, now, fx);
@@ -383,11 +379,11 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             return;
         };
         if let Some(ks) = self.keys.state_mut(s) {
-            ks.connecting -= 1;
+            ks.cold.connecting -= 1;
             if failed {
-                ks.counters.connect_errors += 1;
+                ks.cold.counters.connect_errors += 1;
             } else {
-                ks.counters.connects_cancelled += 1;
+                ks.cold.counters.connects_cancelled += 1;
             }
         }
         self.dispatch_at(s, now, fx);
@@ -412,7 +408,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             .expect("a slot's key stays in the pool");
         let State { keys, g } = self;
         let ks = keys.state_mut(s).expect("resolved");
-        ks.connecting -= 1;
+        ks.cold.connecting -= 1;
         let slot = g.insert_entry(ks, id, conn, generation, now);
         let a = checkout(ks, slot, now);
         // A shared connection can serve waiters at once.
@@ -448,16 +444,17 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             return;
         };
         let ks = &mut r.state;
-        if !ks.warm || !ks.opts.keep_alive || !ks.waiters.is_empty() {
+        if !ks.warm || !ks.opts.keep_alive || ks.has_waiters() {
             return;
         }
-        let have = ks.entries.idle_len() + ks.warming;
+        let have = ks.entries.idle_len() + ks.cold.warming;
         let want = ks.opts.min_free_sockets.saturating_sub(have);
         let room = ks.opts.max_sockets.saturating_sub(ks.total());
         for _ in 0..want.min(room) {
-            ks.connecting += 1;
-            ks.warming += 1;
-            fx.connects.push((r.key.clone(), g.new_id(), ks.generation));
+            ks.cold.connecting += 1;
+            ks.cold.warming += 1;
+            fx.connects
+                .push((K::clone(&r.key), g.new_id(), ks.generation));
         }
     }
 
@@ -466,7 +463,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         &mut self,
         key: &K,
         id: u64,
-        generation: u64,
+        generation: u32,
         conn: Option<C>,
         now: Instant,
         fx: &mut Effects<K, C>,
@@ -477,15 +474,15 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         };
         let State { keys, g } = self;
         let ks = keys.state_mut(s).expect("found");
-        ks.connecting -= 1;
-        ks.warming -= 1;
+        ks.cold.connecting -= 1;
+        ks.cold.warming -= 1;
         match conn {
             Some(c) => {
                 let slot = g.insert_entry(ks, id, c, generation, now);
-                ks.counters.prewarmed += 1;
+                ks.cold.counters.prewarmed += 1;
                 g.make_idle(s, ks, slot, now, fx);
             }
-            None => ks.counters.connect_errors += 1,
+            None => ks.cold.counters.connect_errors += 1,
         }
         self.dispatch_at(s, now, fx);
         self.enforce_idle_caps(s, now, fx);

@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 
 use tokio::time::Instant;
 
-use crate::clock::Nanos;
+use crate::clock::{Nanos, Span};
 use crate::counters::CloseReason;
 use crate::keys::{KeyIdx, KeyTable};
 use crate::state::{Effects, State};
@@ -46,7 +46,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             return;
         }
         g.next_seq += 1;
-        let at = now.after(ks.opts.free_socket_timeout);
+        let at = now.after(Span::of(ks.opts.free_socket_timeout));
         ks.retire = NonZeroU64::new(g.next_seq);
         g.retire_armed += 1;
         g.retire.push(at, (s, g.next_seq));
@@ -71,7 +71,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 g.retired
                     .entry(key.label().to_string())
                     .or_default()
-                    .merge(&ks.counters);
+                    .merge(&ks.counters());
                 dropped = true;
             }
         }

@@ -20,6 +20,7 @@
 //! all of them once they outnumber the live ones.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU32;
 
 use crate::clock::Nanos;
 use crate::deadlines::Deadlines;
@@ -42,8 +43,8 @@ pub(crate) struct IdleIndex {
     /// Connections with an item in `timers` (`Entry::queued` set).
     queued: usize,
     /// Release order, kept only under a global idle cap.
-    lru: Option<VecDeque<(u64, Due)>>,
-    next_seq: u64,
+    lru: Option<VecDeque<(NonZeroU32, Due)>>,
+    next_seq: NonZeroU32,
     /// Idle connections.
     len: usize,
 }
@@ -62,7 +63,7 @@ impl IdleIndex {
             timers: Deadlines::default(),
             queued: 0,
             lru: lru.then(VecDeque::new),
-            next_seq: 0,
+            next_seq: NonZeroU32::MIN,
             len: 0,
         }
     }
@@ -82,7 +83,9 @@ impl IdleIndex {
         deadline: Nanos,
     ) -> (IdleMark, bool) {
         self.len += 1;
-        self.next_seq += 1;
+        // Wraps after 2^32 - 1: queue items are compacted long before a
+        // number comes round again.
+        self.next_seq = self.next_seq.checked_add(1).unwrap_or(NonZeroU32::MIN);
         match e.queued {
             // An item at or before the deadline: it moves when it surfaces.
             Some(q) if q <= deadline => {}

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::state::KeyState;
+use crate::key_state::KeyState;
 use crate::traits::PoolKey;
 
 /// A key's slot in the table.
@@ -16,7 +16,7 @@ pub(crate) type KeyIdx = u32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct KeyAt {
     pub(crate) idx: KeyIdx,
-    pub(crate) serial: u64,
+    pub(crate) serial: u32,
 }
 
 impl KeyAt {
@@ -27,12 +27,12 @@ impl KeyAt {
     };
 }
 
-/// One key's slot, starting on a cache line, its hot state first.
+/// One key's slot, starting on a cache line: its state (hot part first),
+/// then the key itself, boxed (only rarer events need it).
 #[repr(C, align(64))]
 pub(crate) struct KeyRecord<K, C> {
-    pub(crate) serial: u64,
     pub(crate) state: KeyState<C>,
-    pub(crate) key: K,
+    pub(crate) key: Box<K>,
 }
 
 /// Every key the pool holds state for.
@@ -40,7 +40,7 @@ pub(crate) struct KeyTable<K, C> {
     index: HashMap<K, KeyIdx>,
     slots: Vec<Option<KeyRecord<K, C>>>,
     free: Vec<KeyIdx>,
-    next_serial: u64,
+    next_serial: u32,
 }
 
 impl<K: PoolKey, C> Default for KeyTable<K, C> {
@@ -63,18 +63,20 @@ impl<K: PoolKey, C> KeyTable<K, C> {
     /// `at`'s slot if it still holds the same key, else `key`'s slot.
     pub(crate) fn resolve(&self, key: &K, at: KeyAt) -> Option<KeyIdx> {
         match self.record(at.idx) {
-            Some(r) if r.serial == at.serial => Some(at.idx),
+            Some(r) if r.state.serial == at.serial => Some(at.idx),
             _ => self.find(key),
         }
     }
 
     /// Adds `key` with `state`; its slot.
-    pub(crate) fn insert(&mut self, key: K, state: KeyState<C>) -> KeyIdx {
-        self.next_serial += 1;
+    pub(crate) fn insert(&mut self, key: K, mut state: KeyState<C>) -> KeyIdx {
+        // Wraps: a lease or permit keeps its key (and so its slot), the
+        // serial only guards against a slot reused meanwhile.
+        self.next_serial = self.next_serial.wrapping_add(1);
+        state.serial = self.next_serial;
         let record = KeyRecord {
-            serial: self.next_serial,
             state,
-            key: key.clone(),
+            key: Box::new(key.clone()),
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -94,9 +96,9 @@ impl<K: PoolKey, C> KeyTable<K, C> {
     /// Drops the key in slot `idx`; its key and state.
     pub(crate) fn remove(&mut self, idx: KeyIdx) -> Option<(K, KeyState<C>)> {
         let r = self.slots.get_mut(idx as usize)?.take()?;
-        self.index.remove(&r.key);
+        self.index.remove(&*r.key);
         self.free.push(idx);
-        Some((r.key, r.state))
+        Some((*r.key, r.state))
     }
 
     /// Gives back memory after keys were removed: empty slots at the end,
@@ -133,7 +135,7 @@ impl<K: PoolKey, C> KeyTable<K, C> {
     pub(crate) fn at(&self, idx: KeyIdx) -> KeyAt {
         KeyAt {
             idx,
-            serial: self.record(idx).map_or(0, |r| r.serial),
+            serial: self.record(idx).map_or(0, |r| r.state.serial),
         }
     }
 
@@ -161,7 +163,7 @@ impl<K: PoolKey, C> KeyTable<K, C> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (i as KeyIdx, &r.key, &r.state)))
+            .filter_map(|(i, r)| r.as_ref().map(|r| (i as KeyIdx, &*r.key, &r.state)))
     }
 
     /// The slots of the keys `pred` accepts.
@@ -191,6 +193,11 @@ mod tests {
 
     fn state() -> KeyState<()> {
         KeyState::new(Arc::new(PoolOptions::default()))
+    }
+
+    #[test]
+    fn a_slot_is_three_cache_lines() {
+        assert_eq!(std::mem::size_of::<KeyRecord<Key, ()>>(), 192);
     }
 
     #[test]

@@ -111,7 +111,7 @@ pub struct ConnectPermit<K: PoolKey, C: Poolable> {
     /// Where its key is in the pool.
     pub(crate) at: KeyAt,
     pub(crate) id: u64,
-    pub(crate) generation: u64,
+    pub(crate) generation: u32,
     pub(crate) done: bool,
 }
 

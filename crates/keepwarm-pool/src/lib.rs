@@ -61,6 +61,7 @@ mod entries;
 mod expiry;
 mod facts;
 mod idle_index;
+mod key_state;
 mod keys;
 mod lease;
 mod options;

@@ -139,7 +139,7 @@ impl<K: PoolKey, C: Poolable> Shared<K, C> {
         r
     }
 
-    fn spawn_prewarm(&self, key: K, id: u64, generation: u64) {
+    fn spawn_prewarm(&self, key: K, id: u64, generation: u32) {
         let (Some(connector), Ok(rt)) = (
             self.connector.clone(),
             tokio::runtime::Handle::try_current(),
@@ -339,8 +339,8 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
             waiting.rx = None;
             let waited = Instant::now().saturating_duration_since(now);
             if let Some(ks) = shared.lock().keys.get_mut(key) {
-                ks.counters.wait_time += waited;
-                ks.counters.wait_histogram.record(waited);
+                ks.cold.counters.wait_time += waited;
+                ks.cold.counters.wait_histogram.record(waited);
             }
             return Ok(shared.wrap(key, at, a));
         }
@@ -364,7 +364,7 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
     /// Counts a request the caller retried on another connection.
     pub fn record_retry(&self, key: &K) {
         if let Some(ks) = self.shared.lock().keys.get_mut(key) {
-            ks.counters.retries += 1;
+            ks.cold.counters.retries += 1;
         }
     }
 
@@ -401,8 +401,8 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
         self.shared.with(|s, _| {
             let idx = s.key_slot(key);
             let ks = s.keys.state_mut(idx).expect("just found");
-            if ks.capacity_hint.is_none() {
-                ks.capacity_hint = Some(std::num::NonZeroUsize::MAX);
+            if ks.cold.capacity_hint.is_none() {
+                ks.cold.capacity_hint = Some(std::num::NonZeroUsize::MAX);
             }
         });
     }
@@ -516,13 +516,11 @@ impl<K: PoolKey, C: Poolable> Drop for Waiting<'_, K, C> {
         let (key, id, timed_out) = (self.key, self.id, self.timed_out);
         self.shared.with(|s, fx| {
             if let Some(ks) = s.keys.get_mut(key) {
-                if let Some(pos) = ks.waiters.iter().position(|w| w.id == id) {
-                    ks.waiters.remove(pos);
-                }
-                ks.counters.wait_time += waited;
+                ks.remove_waiter(id);
+                ks.cold.counters.wait_time += waited;
                 if timed_out {
-                    ks.counters.acquire_timeouts += 1;
-                    ks.counters.wait_histogram.record(waited);
+                    ks.cold.counters.acquire_timeouts += 1;
+                    ks.cold.counters.wait_histogram.record(waited);
                 }
             }
             if let Some(a) = late {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::clock::Span;
 use crate::options::{OptionsError, PoolOptions};
 use crate::pool::Pool;
 use crate::traits::{PoolKey, Poolable};
@@ -29,16 +30,23 @@ impl<K: PoolKey, C: Poolable> Pool<K, C> {
                     // Per-connection limits taken from the old options follow
                     // the new ones (from the connection's next release); a
                     // tighter limit a server hinted at stays.
-                    let (old_idle, old_max) =
-                        (ks.opts.free_socket_timeout, ks.opts.max_requests_per_socket);
+                    let no_cap = |m: Option<u64>| m.unwrap_or(u64::MAX);
+                    let (old_idle, old_max) = (
+                        Span::of(ks.opts.free_socket_timeout),
+                        no_cap(ks.opts.max_requests_per_socket),
+                    );
+                    let (new_idle, new_max) = (
+                        Span::of(opts.free_socket_timeout),
+                        no_cap(opts.max_requests_per_socket),
+                    );
                     for e in ks.entries.values_mut() {
                         e.idle_timeout = if e.idle_timeout == old_idle {
-                            opts.free_socket_timeout
+                            new_idle
                         } else {
-                            e.idle_timeout.min(opts.free_socket_timeout)
+                            e.idle_timeout.min(new_idle)
                         };
                         if e.max_requests == old_max {
-                            e.max_requests = opts.max_requests_per_socket;
+                            e.max_requests = new_max;
                         }
                     }
                     ks.opts = opts.clone();

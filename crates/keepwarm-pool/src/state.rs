@@ -6,20 +6,20 @@
 //! not happen under the lock (dropping connections, spawning connects, waking
 //! the reaper) is collected in [`Effects`] and run by the caller afterwards.
 
-use std::collections::{HashMap, VecDeque};
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::clock::{Clock, Nanos};
-use crate::counters::{CloseReason, Counters, KeySnapshot};
+use crate::clock::{Clock, Nanos, Span};
+use crate::counters::{CloseReason, Counters};
 use crate::deadlines::Deadlines;
-use crate::entries::{Entries, Entry};
+use crate::entries::Entry;
 use crate::facts::LeaseInfo;
 use crate::idle_index::{Due, IdleIndex};
+use crate::key_state::KeyState;
 use crate::keys::{KeyAt, KeyIdx, KeyTable};
 use crate::options::{PoolConfig, PoolOptions};
 use crate::traits::Poolable;
@@ -50,113 +50,7 @@ pub(crate) enum Assignment<C> {
         info: LeaseInfo,
     },
     /// A slot is reserved: open a new connection with this id.
-    Slot { id: u64, generation: u64 },
-}
-
-/// Per-key state. Laid out in declaration order: what every acquire and
-/// release reads comes first (with the key's first connection inline in
-/// `entries`), so with many keys one key's hot state is a few adjacent
-/// cache lines rather than lines scattered over the heap.
-#[repr(C)]
-pub(crate) struct KeyState<C> {
-    pub(crate) opts: Arc<PoolOptions>,
-    pub(crate) generation: u64,
-    pub(crate) connecting: usize,
-    pub(crate) warming: usize,
-    /// Set while the key is empty: the serial of its entry in
-    /// `Globals::retire`.
-    pub(crate) retire: Option<NonZeroU64>,
-    /// Requests one connection of this key carries at once, as the last
-    /// connection established said; `usize::MAX` after
-    /// [`Pool::expect_shared`](crate::Pool::expect_shared) until one is
-    /// established; `None` when unknown.
-    pub(crate) capacity_hint: Option<NonZeroUsize>,
-    /// The key asked for pre-warmed connections (it was used or warmed).
-    pub(crate) warm: bool,
-    pub(crate) waiters: VecDeque<Waiter<C>>,
-    /// Slots of shared entries carrying requests that can take more.
-    pub(crate) shared_avail: Vec<u32>,
-    /// Open connections, and the idle ones among them (newest reused first).
-    pub(crate) entries: Entries<C>,
-    pub(crate) counters: Counters,
-    /// Sum over entries of their creation in pool time, for the mean age.
-    pub(crate) created_sum: u128,
-}
-
-impl<C> KeyState<C> {
-    pub(crate) fn new(opts: Arc<PoolOptions>) -> Self {
-        KeyState {
-            opts,
-            generation: 0,
-            connecting: 0,
-            warming: 0,
-            retire: None,
-            capacity_hint: None,
-            warm: false,
-            waiters: VecDeque::new(),
-            shared_avail: Vec::new(),
-            entries: Entries::default(),
-            counters: Counters::default(),
-            created_sum: 0,
-        }
-    }
-}
-
-impl<C: Poolable> KeyState<C> {
-    /// Nothing open, connecting or waiting, and no pre-warm wish: the
-    /// key's state can go once it stays so for `freeSocketTimeout`.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-            && self.connecting == 0
-            && self.waiters.is_empty()
-            && !(self.warm && self.opts.min_free_sockets > 0)
-    }
-
-    /// Connections counted against `maxSockets`.
-    pub(crate) fn total(&self) -> usize {
-        self.entries.len() + self.connecting
-    }
-
-    pub(crate) fn has_free_slot(&self) -> bool {
-        self.total() < self.opts.max_sockets
-    }
-
-    /// Requests that the shared connections now connecting will take
-    /// besides the ones that dial them (a pre-warm connect dials for no
-    /// request). Zero for exclusive connections. A request that finds no free
-    /// stream waits for these before it dials another connection.
-    pub(crate) fn connecting_spare(&self) -> usize {
-        match self.capacity_hint.map(NonZeroUsize::get) {
-            Some(c) if c > 1 => {
-                let dialing = self.connecting.saturating_sub(self.warming);
-                dialing
-                    .saturating_mul(c - 1)
-                    .saturating_add(self.warming.saturating_mul(c))
-            }
-            _ => 0,
-        }
-    }
-
-    pub(crate) fn snapshot(&self, now: Nanos) -> KeySnapshot {
-        let open = self.entries.len();
-        let idle = self.entries.idle_len();
-        let mean_age = if open == 0 {
-            Duration::ZERO
-        } else {
-            let mean_created = self.created_sum / open as u128;
-            let mean_created = Nanos(u64::try_from(mean_created).unwrap_or(u64::MAX));
-            now.since(mean_created)
-        };
-        KeySnapshot {
-            counters: self.counters,
-            active: open - idle,
-            idle,
-            connecting: self.connecting,
-            waiters: self.waiters.len(),
-            mean_age,
-            max_sockets: self.opts.max_sockets,
-        }
-    }
+    Slot { id: u64, generation: u32 },
 }
 
 /// The config's options as shared handles: keys of a label without a
@@ -206,7 +100,7 @@ pub(crate) struct Effects<K, C> {
     /// Connections to drop (closing them).
     pub(crate) drop: Vec<C>,
     /// Pre-warm connects to spawn: key, connection id, generation.
-    pub(crate) connects: Vec<(K, u64, u64)>,
+    pub(crate) connects: Vec<(K, u64, u32)>,
     /// The reaper must re-plan its sleep.
     pub(crate) wake_reaper: bool,
 }
@@ -277,7 +171,7 @@ impl Globals {
         debug_assert_eq!(e.in_flight, 0);
         let mut deadline = e.last_used.max(now).after(e.idle_timeout);
         if let Some(l) = ks.opts.max_socket_lifetime {
-            deadline = deadline.min(e.created.after(l));
+            deadline = deadline.min(e.created.after(Span::of(l)));
         }
         let due = Due {
             key,
@@ -310,12 +204,15 @@ impl Globals {
         fx: &mut Effects<K, C>,
     ) {
         self.unidle(ks, slot);
-        ks.shared_avail.retain(|x| *x != slot);
+        ks.shared_withdraw(slot);
         if let Some(e) = ks.entries.remove(slot) {
             self.idle.removed(&e);
-            ks.created_sum -= u128::from(e.created.0);
-            ks.counters.closed.add(reason);
-            ks.counters.lifetime_histogram.record(now.since(e.created));
+            ks.cold.created_sum -= u128::from(e.created.get());
+            ks.cold.counters.closed.add(reason);
+            ks.cold
+                .counters
+                .lifetime_histogram
+                .record(now.since(e.created));
             if let Some(c) = e.conn {
                 fx.drop.push(c);
             }
@@ -328,13 +225,14 @@ impl Globals {
         ks: &mut KeyState<C>,
         id: u64,
         conn: C,
-        generation: u64,
+        generation: u32,
         now: Nanos,
     ) -> u32 {
         let capacity = conn.max_concurrent().max(1);
-        ks.capacity_hint = NonZeroUsize::new(capacity);
-        ks.created_sum += u128::from(now.0);
-        ks.counters.created += 1;
+        ks.cold.capacity_hint = NonZeroUsize::new(capacity);
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+        ks.cold.created_sum += u128::from(now.get());
+        ks.cold.counters.created += 1;
         ks.entries.insert(Entry::new(
             id,
             conn,
