@@ -65,10 +65,6 @@ fn checkout<C: Poolable>(ks: &mut KeyState<C>, slot: u32, now: Nanos) -> Assignm
     };
     e.requests += 1;
     let (shared, spare) = (e.shared(), e.in_flight < e.capacity);
-    ks.requests += 1;
-    if info.reused {
-        ks.reused += 1;
-    }
     if shared && spare {
         ks.shared_offer(slot);
     }
@@ -176,7 +172,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         // Waiters beyond what shared connections now connecting will carry
         // dial more connections.
         let shared_dialing = matches!(step, Step::Wait(..)) && ks.connecting_spare() > 0;
-        let (retiring, warm) = (ks.retire.is_some(), ks.warm);
+        let (retiring, warm) = (ks.retiring(), ks.warm);
         if retiring {
             self.settle_at(s, now, fx);
         }
@@ -204,12 +200,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         };
         match a {
             Assignment::Slot { .. } => ks.cold.connecting -= 1,
-            Assignment::Conn {
-                id,
-                slot,
-                conn,
-                info,
-            } => {
+            Assignment::Conn { id, slot, conn, .. } => {
                 let Some(slot) = ks.entries.find(id, slot) else {
                     fx.drop.push(conn);
                     return;
@@ -217,10 +208,6 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
                 let e = ks.entries.get_mut(slot).expect("found");
                 e.in_flight -= 1;
                 e.requests -= 1;
-                ks.requests -= 1;
-                if info.reused {
-                    ks.reused -= 1;
-                }
                 if e.shared() {
                     fx.drop.push(conn);
                 } else {
@@ -440,10 +427,9 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
     /// Plans pre-warm connects so the key in slot `s` has `minFreeSockets` idle.
     pub(crate) fn refill(&mut self, s: KeyIdx, fx: &mut Effects<K, C>) {
         let State { keys, g } = self;
-        let Some(r) = keys.record_mut(s) else {
+        let Some((key, ks)) = keys.key_and_state_mut(s) else {
             return;
         };
-        let ks = &mut r.state;
         if !ks.warm || !ks.opts.keep_alive || ks.has_waiters() {
             return;
         }
@@ -453,8 +439,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         for _ in 0..want.min(room) {
             ks.cold.connecting += 1;
             ks.cold.warming += 1;
-            fx.connects
-                .push((K::clone(&r.key), g.new_id(), ks.generation));
+            fx.connects.push((key.clone(), g.new_id(), ks.generation));
         }
     }
 

@@ -14,8 +14,8 @@ use crate::traits::{PoolKey, Poolable};
 
 /// Whether retirement `serial` of the key in slot `s` is still armed.
 fn armed<K: PoolKey, C>(keys: &KeyTable<K, C>, (s, serial): (KeyIdx, u64)) -> bool {
-    keys.record(s)
-        .is_some_and(|r| r.state.retire.map(NonZeroU64::get) == Some(serial))
+    keys.state(s)
+        .is_some_and(|ks| ks.retire_serial().map(NonZeroU64::get) == Some(serial))
 }
 
 impl<K: PoolKey, C: Poolable> State<K, C> {
@@ -37,17 +37,18 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             return;
         };
         if !ks.is_empty() {
-            if ks.retire.take().is_some() {
+            if ks.retiring() {
+                ks.set_retire(None);
                 g.retire_armed -= 1;
             }
             return;
         }
-        if ks.retire.is_some() {
+        if ks.retiring() {
             return;
         }
         g.next_seq += 1;
         let at = now.after(Span::of(ks.opts.free_socket_timeout));
-        ks.retire = NonZeroU64::new(g.next_seq);
+        ks.set_retire(NonZeroU64::new(g.next_seq));
         g.retire_armed += 1;
         g.retire.push(at, (s, g.next_seq));
         g.retire.compact(g.retire_armed, |_, x| armed(keys, x));
@@ -64,7 +65,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         while let Some((_, (s, _))) = g.retire.pop_due(now, |_, x| armed(keys, x)) {
             g.retire_armed -= 1;
             let empty = keys.state_mut(s).is_some_and(|ks| {
-                ks.retire = None;
+                ks.set_retire(None);
                 ks.is_empty()
             });
             if let Some((key, ks)) = empty.then(|| keys.remove(s)).flatten() {

@@ -1,7 +1,8 @@
-//! The table of keys: a hash index from key to a stable slot, and the
-//! slots holding each key's state. A key is hashed once per acquire;
-//! leases, permits and the idle index name it by slot, so releases and
-//! expiry find its state without hashing or cloning the key.
+//! The table of keys: a hash index from key to a stable slot, the slots
+//! holding each key's state, and the keys themselves beside them (only
+//! rarer events need a key back from its slot). A key is hashed once per
+//! acquire; leases, permits and the idle index name it by slot, so
+//! releases and expiry find its state without hashing or cloning the key.
 
 use std::collections::HashMap;
 
@@ -27,18 +28,13 @@ impl KeyAt {
     };
 }
 
-/// One key's slot, starting on a cache line: its state (hot part first),
-/// then the key itself, boxed (only rarer events need it).
-#[repr(C, align(64))]
-pub(crate) struct KeyRecord<K, C> {
-    pub(crate) state: KeyState<C>,
-    pub(crate) key: Box<K>,
-}
-
 /// Every key the pool holds state for.
 pub(crate) struct KeyTable<K, C> {
     index: HashMap<K, KeyIdx>,
-    slots: Vec<Option<KeyRecord<K, C>>>,
+    /// Each key's state, by slot.
+    states: Vec<Option<KeyState<C>>>,
+    /// Each slot's key.
+    keys: Vec<Option<K>>,
     free: Vec<KeyIdx>,
     next_serial: u32,
 }
@@ -47,7 +43,8 @@ impl<K: PoolKey, C> Default for KeyTable<K, C> {
     fn default() -> Self {
         KeyTable {
             index: HashMap::new(),
-            slots: Vec::new(),
+            states: Vec::new(),
+            keys: Vec::new(),
             free: Vec::new(),
             next_serial: 0,
         }
@@ -62,8 +59,8 @@ impl<K: PoolKey, C> KeyTable<K, C> {
 
     /// `at`'s slot if it still holds the same key, else `key`'s slot.
     pub(crate) fn resolve(&self, key: &K, at: KeyAt) -> Option<KeyIdx> {
-        match self.record(at.idx) {
-            Some(r) if r.state.serial == at.serial => Some(at.idx),
+        match self.state(at.idx) {
+            Some(ks) if ks.serial == at.serial => Some(at.idx),
             _ => self.find(key),
         }
     }
@@ -74,18 +71,16 @@ impl<K: PoolKey, C> KeyTable<K, C> {
         // serial only guards against a slot reused meanwhile.
         self.next_serial = self.next_serial.wrapping_add(1);
         state.serial = self.next_serial;
-        let record = KeyRecord {
-            state,
-            key: Box::new(key.clone()),
-        };
         let idx = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some(record);
+                self.states[i as usize] = Some(state);
+                self.keys[i as usize] = Some(key.clone());
                 i
             }
             None => {
-                let i = KeyIdx::try_from(self.slots.len()).expect("fewer than 2^32 keys");
-                self.slots.push(Some(record));
+                let i = KeyIdx::try_from(self.states.len()).expect("fewer than 2^32 keys");
+                self.states.push(Some(state));
+                self.keys.push(Some(key.clone()));
                 i
             }
         };
@@ -95,22 +90,25 @@ impl<K: PoolKey, C> KeyTable<K, C> {
 
     /// Drops the key in slot `idx`; its key and state.
     pub(crate) fn remove(&mut self, idx: KeyIdx) -> Option<(K, KeyState<C>)> {
-        let r = self.slots.get_mut(idx as usize)?.take()?;
-        self.index.remove(&*r.key);
+        let state = self.states.get_mut(idx as usize)?.take()?;
+        let key = self.keys[idx as usize].take().expect("a key per state");
+        self.index.remove(&key);
         self.free.push(idx);
-        Some((*r.key, r.state))
+        Some((key, state))
     }
 
     /// Gives back memory after keys were removed: empty slots at the end,
     /// and the index's and the slots' spare capacity once mostly unused.
     pub(crate) fn trim(&mut self) {
-        while matches!(self.slots.last(), Some(None)) {
-            self.slots.pop();
+        while matches!(self.states.last(), Some(None)) {
+            self.states.pop();
+            self.keys.pop();
         }
-        let len = self.slots.len();
+        let len = self.states.len();
         self.free.retain(|i| (*i as usize) < len);
-        if self.slots.capacity() > 64 && len * 4 < self.slots.capacity() {
-            self.slots.shrink_to_fit();
+        if self.states.capacity() > 64 && len * 4 < self.states.capacity() {
+            self.states.shrink_to_fit();
+            self.keys.shrink_to_fit();
             self.free.shrink_to_fit();
         }
         if self.index.capacity() > 64 && self.index.len() * 4 < self.index.capacity() {
@@ -118,30 +116,33 @@ impl<K: PoolKey, C> KeyTable<K, C> {
         }
     }
 
-    pub(crate) fn record(&self, idx: KeyIdx) -> Option<&KeyRecord<K, C>> {
-        self.slots.get(idx as usize)?.as_ref()
-    }
-
-    pub(crate) fn record_mut(&mut self, idx: KeyIdx) -> Option<&mut KeyRecord<K, C>> {
-        self.slots.get_mut(idx as usize)?.as_mut()
-    }
-
     /// The state in slot `idx`.
+    pub(crate) fn state(&self, idx: KeyIdx) -> Option<&KeyState<C>> {
+        self.states.get(idx as usize)?.as_ref()
+    }
+
+    /// The state in slot `idx`, mutably.
     pub(crate) fn state_mut(&mut self, idx: KeyIdx) -> Option<&mut KeyState<C>> {
-        self.record_mut(idx).map(|r| &mut r.state)
+        self.states.get_mut(idx as usize)?.as_mut()
+    }
+
+    /// The key in slot `idx` with its state, mutably.
+    pub(crate) fn key_and_state_mut(&mut self, idx: KeyIdx) -> Option<(&K, &mut KeyState<C>)> {
+        let ks = self.states.get_mut(idx as usize)?.as_mut()?;
+        Some((self.keys[idx as usize].as_ref()?, ks))
     }
 
     /// Where `idx` is now, for a lease or permit to name it by.
     pub(crate) fn at(&self, idx: KeyIdx) -> KeyAt {
         KeyAt {
             idx,
-            serial: self.record(idx).map_or(0, |r| r.state.serial),
+            serial: self.state(idx).map_or(0, |ks| ks.serial),
         }
     }
 
     /// `key`'s state.
     pub(crate) fn get(&self, key: &K) -> Option<&KeyState<C>> {
-        self.record(self.find(key)?).map(|r| &r.state)
+        self.state(self.find(key)?)
     }
 
     /// `key`'s state, mutably.
@@ -160,10 +161,11 @@ impl<K: PoolKey, C> KeyTable<K, C> {
 
     /// Every key with its slot and state.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (KeyIdx, &K, &KeyState<C>)> {
-        self.slots
+        self.states
             .iter()
+            .zip(&self.keys)
             .enumerate()
-            .filter_map(|(i, r)| r.as_ref().map(|r| (i as KeyIdx, &*r.key, &r.state)))
+            .filter_map(|(i, (s, k))| Some((i as KeyIdx, k.as_ref()?, s.as_ref()?)))
     }
 
     /// The slots of the keys `pred` accepts.
@@ -196,11 +198,6 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_three_cache_lines() {
-        assert_eq!(std::mem::size_of::<KeyRecord<Key, ()>>(), 192);
-    }
-
-    #[test]
     fn a_slot_is_reused_under_a_new_serial() {
         let mut t: KeyTable<Key, ()> = KeyTable::default();
         let a = t.insert(Key(1), state());
@@ -208,7 +205,7 @@ mod tests {
         let old = t.at(a);
         assert_eq!((t.find(&Key(1)), t.len()), (Some(a), 2));
         assert_eq!(t.resolve(&Key(1), old), Some(a));
-        assert!(t.remove(a).is_some());
+        assert_eq!(t.remove(a).map(|(k, _)| k), Some(Key(1)));
         assert!(!t.contains(&Key(1)));
         let c = t.insert(Key(3), state());
         assert_eq!(c, a, "the freed slot is reused");
@@ -217,11 +214,15 @@ mod tests {
         assert_eq!(t.resolve(&Key(3), old), Some(c));
         assert_eq!(t.resolve(&Key(1), old), None);
         assert_eq!(t.select(|k| k.0 > 1), vec![a, b]);
+        assert_eq!(t.key_and_state_mut(b).map(|(k, _)| k.clone()), Some(Key(2)));
         // Removing the last slots gives them back.
         t.remove(b);
         t.remove(c);
         t.trim();
-        assert_eq!((t.len(), t.slots.len(), t.free.len()), (0, 0, 0));
+        assert_eq!(
+            (t.len(), t.states.len(), t.keys.len(), t.free.len()),
+            (0, 0, 0, 0)
+        );
         assert_eq!(t.insert(Key(4), state()), 0);
     }
 }

@@ -207,6 +207,7 @@ impl Globals {
         ks.shared_withdraw(slot);
         if let Some(e) = ks.entries.remove(slot) {
             self.idle.removed(&e);
+            ks.count_closed(e.requests);
             ks.cold.created_sum -= u128::from(e.created.get());
             ks.cold.counters.closed.add(reason);
             ks.cold
