@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::clock::{Nanos, Span};
 use crate::counters::CloseReason;
+use crate::idle_index::Budget;
 use crate::keys::{KeyIdx, KeyTable};
 use crate::state::{Effects, State};
 use crate::traits::{PoolKey, Poolable};
@@ -81,10 +82,12 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
         }
     }
 
-    /// The earliest deadline: an idle connection's or an empty key's.
-    fn next_deadline(&mut self) -> Option<Nanos> {
+    /// The earliest deadline: an idle connection's or an empty key's (or
+    /// an earlier time, when `budget` ran out before the idle one was
+    /// found).
+    fn next_deadline(&mut self, budget: &mut Budget) -> Option<Nanos> {
         let State { keys, g } = self;
-        let idle = g.idle.next_deadline(keys);
+        let idle = g.idle.next_deadline(keys, budget).map(|(at, _)| at);
         let retire = g.retire.next(|_, x| armed(keys, x));
         match (idle, retire) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -106,8 +109,9 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
     pub(crate) fn expire(&mut self, now: Instant, fx: &mut Effects<K, C>) -> Option<Instant> {
         let now = self.g.clock.at(now);
         let State { keys, g } = self;
+        let mut budget = Budget::per_pass();
         let mut touched = Vec::new();
-        while let Some(due) = g.idle.pop_due(now, keys) {
+        while let Some(due) = g.idle.pop_due(now, keys, &mut budget) {
             let ks = keys.state_mut(due.key).expect("a due connection's key");
             let over = ks
                 .entries
@@ -128,7 +132,7 @@ impl<K: PoolKey, C: Poolable> State<K, C> {
             self.settle_at(s, now, fx);
         }
         self.retire(now);
-        let next = self.next_deadline();
+        let next = self.next_deadline(&mut budget);
         self.g.reaper_at = next;
         next.map(|n| self.g.clock.instant(n))
     }

@@ -1,7 +1,8 @@
 //! The expiry task: sleeps until the earliest deadline (an idle
 //! connection's, or an empty key's), closes or drops what expired, and sleeps
 //! again. With nothing to expire it sleeps until woken, so an idle pool costs
-//! no CPU. It ends when the pool is dropped. If its runtime shuts down first
+//! no CPU. A pass with more to do than one lock hold should take returns a
+//! time already passed, and the task runs again at once. It ends when the pool is dropped. If its runtime shuts down first
 //! (the pool outlives the runtime that parked its first connection), it
 //! says so as it is dropped, and the next connection parked on a live
 //! runtime starts a new one.

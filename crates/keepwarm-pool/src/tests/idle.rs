@@ -151,3 +151,37 @@ async fn deadlines_of_closed_connections_are_compacted_away() {
         (0, 1)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn many_moved_deadlines_take_several_short_passes_and_none_expires_early() {
+    let p = pool(PoolOptions::default());
+    let hosts: Vec<Key> = (0..1_000)
+        .map(|i| Key(Box::leak(format!("h{i}").into_boxed_str())))
+        .collect();
+    let t0 = Instant::now();
+    for k in &hosts {
+        get(&p, k).await.release();
+    }
+    pass(Duration::from_secs(10)).await;
+    // All reused: idle until t0 + 25 s, their deadlines still queued at
+    // t0 + 15 s. Moving them takes more than one pass's budget.
+    for k in &hosts {
+        get(&p, k).await.release();
+    }
+    advance(Duration::from_millis(5_100)).await;
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(p.idle_total(), 1_000, "nothing expired by a stale deadline");
+    assert_eq!(p.shared_reaper_at(), Some(t0 + Duration::from_secs(25)));
+    advance(Duration::from_millis(9_900)).await;
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(p.idle_total(), 0);
+    let closed: u64 = hosts
+        .iter()
+        .map(|k| closed(&p, k, CloseReason::IdleTimeout))
+        .sum();
+    assert_eq!(closed, 1_000);
+}
