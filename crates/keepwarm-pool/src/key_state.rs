@@ -23,8 +23,8 @@ use crate::clock::Nanos;
 use crate::counters::{Counters, KeySnapshot};
 use crate::entries::Entries;
 use crate::options::PoolOptions;
-use crate::state::Waiter;
 use crate::traits::Poolable;
+use crate::waiter::Waiter;
 
 /// Per-key state, hot part (laid out in declaration order).
 #[repr(C)]

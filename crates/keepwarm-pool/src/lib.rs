@@ -70,6 +70,7 @@ mod reaper;
 mod reconfigure;
 mod state;
 mod traits;
+mod waiter;
 
 #[cfg(test)]
 mod tests;

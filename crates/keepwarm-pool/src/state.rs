@@ -10,19 +10,18 @@ use std::collections::HashMap;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::clock::{Clock, Nanos, Span};
 use crate::counters::{CloseReason, Counters};
 use crate::deadlines::Deadlines;
 use crate::entries::Entry;
-use crate::facts::LeaseInfo;
 use crate::idle_index::{Due, IdleIndex};
 use crate::key_state::KeyState;
 use crate::keys::{KeyAt, KeyIdx, KeyTable};
 use crate::options::{PoolConfig, PoolOptions};
 use crate::traits::Poolable;
+pub(crate) use crate::waiter::{Assignment, Waiter};
 
 /// Where a checked-out connection lives: its key's slot and its own slot
 /// in that key's table.
@@ -30,27 +29,6 @@ use crate::traits::Poolable;
 pub(crate) struct Loc {
     pub(crate) key: KeyAt,
     pub(crate) slot: u32,
-}
-
-/// A request waiting for a connection or a slot.
-pub(crate) struct Waiter<C> {
-    pub(crate) id: u64,
-    pub(crate) tx: oneshot::Sender<Assignment<C>>,
-}
-
-/// What a waiter (or a direct acquire) is given. Plain data with no `Drop`
-/// of its own, so it can be moved around under the lock; the receiver wraps
-/// it into a `Lease` or `ConnectPermit`.
-pub(crate) enum Assignment<C> {
-    /// Use this open connection (in this slot of its key's table).
-    Conn {
-        id: u64,
-        slot: u32,
-        conn: C,
-        info: LeaseInfo,
-    },
-    /// A slot is reserved: open a new connection with this id.
-    Slot { id: u64, generation: u32 },
 }
 
 /// The config's options as shared handles: keys of a label without a
