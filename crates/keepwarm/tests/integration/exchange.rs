@@ -255,3 +255,78 @@ async fn large_request_and_response_bodies_cross_whole_on_one_connection() {
     }
     assert_eq!((up.stats().accepted, big.stats().accepted), (1, 1));
 }
+
+/// A waker that counts its clones (by `Arc` count) and forwards wakes to
+/// the task's own waker.
+struct Counted(std::sync::Mutex<Option<std::task::Waker>>);
+
+impl std::task::Wake for Counted {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(w) = self.0.lock().unwrap().as_ref() {
+            w.wake_by_ref()
+        }
+    }
+}
+
+/// Polls a request future with a `Counted` waker.
+async fn tracked<F: std::future::Future>(f: F, counted: Arc<Counted>) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        *counted.0.lock().unwrap() = Some(cx.waker().clone());
+        let w = std::task::Waker::from(counted.clone());
+        f.as_mut().poll(&mut std::task::Context::from_waker(&w))
+    })
+    .await
+}
+
+#[test]
+fn a_finished_exchange_leaves_no_waker_of_its_task_behind() {
+    // The server on a runtime of its own, as a remote server would be; each
+    // request in its own task, bodies held, then read by another task. Once
+    // idle, a connection's socket must hold the idle watch, not a waker of
+    // the task that sent the request (that would keep the task alive).
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    for tls in [false, true] {
+        let up = server_rt.block_on(Upstream::builder().tls(tls).start());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = builder_for(&up)
+                .max_sockets(50)
+                .max_free_sockets(50)
+                .build()
+                .unwrap();
+            let mut set = tokio::task::JoinSet::new();
+            let mut wakers = Vec::new();
+            for _ in 0..50 {
+                let counted = Arc::new(Counted(Default::default()));
+                wakers.push(counted.clone());
+                let (c, url) = (client.clone(), up.url("/w"));
+                set.spawn(
+                    async move { tracked(c.get(&url), counted).await.map(|r| r.into_body()) },
+                );
+            }
+            let mut bodies = Vec::new();
+            while let Some(r) = set.join_next().await {
+                bodies.push(r.unwrap().unwrap());
+            }
+            for b in bodies {
+                b.bytes().await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let kept = wakers.iter().filter(|w| Arc::strong_count(w) > 1).count();
+            assert_eq!(kept, 0, "tls={tls}: {kept} of 50 tasks' wakers still held");
+            assert_eq!(only(&client).pool.idle, 50, "tls={tls}");
+            assert_eq!(up.stats().accepted, 50, "tls={tls}");
+        });
+    }
+}
