@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarizes the last detailed snapshot of `ms_print` output (massif run of
-`keepwarm-bench p8 --exit-idle`, so the heap while holding N idle
-connections) as one JSON line: heap bytes per connection and the biggest
+`keepwarm-bench p8 --exit-idle` with `--time-unit=B`, so the heap while
+holding N idle connections) as one JSON line: heap bytes per connection and the biggest
 allocation sites, each named by its first frame outside the allocator.
 
 Usage: massif_top.py MS_PRINT_OUTPUT CONNECTIONS VARIANT

@@ -344,11 +344,14 @@ elif [ "$MODE" = smoke ]; then
 fi
 
 # --- what an idle connection holds on the heap (massif, 2,000 connections) ----
+# --time-unit=B: snapshots follow bytes allocated and freed, so the freeing after
+# the bodies are read gets one and the last snapshot is the idle state (with
+# instructions as time the last one can be the peak, while every body is held).
 if [ "$MODE" = full ] && want p8 && have valgrind && have ms_print; then
   for v in plain tls; do
     say "P8 heap profile ($v): valgrind --tool=massif, 2,000 idle connections"
     flag=$([ "$v" = tls ] && echo --tls || true)
-    if timeout 300 valgrind --tool=massif --quiet --detailed-freq=1 --depth=40 --threshold=2 \
+    if timeout 300 valgrind --tool=massif --quiet --time-unit=B --detailed-freq=1 --depth=40 --threshold=2 \
         --massif-out-file="$W/massif.$v.out" "$B" p8 $flag --conns 2000 --exit-idle >/dev/null 2>&1; then
       ms_print "$W/massif.$v.out" >"$W/massif.$v.txt"
       python3 bench/massif_top.py "$W/massif.$v.txt" 2000 "$v" >>"$RAW" || loud "massif_top.py failed ($v)"
