@@ -108,43 +108,26 @@ async fn a_post_is_retried_only_when_nothing_was_written() {
 
 #[tokio::test]
 async fn a_server_closed_idle_socket_is_caught_before_reuse() {
-    let up = Upstream::builder()
-        .knobs(KnobSettings {
-            close_idle_after: Some(Duration::from_millis(20)),
-            ..Default::default()
-        })
-        .start()
-        .await;
-    let client = builder_for(&up).build().unwrap();
-    get(&client, &up.url("/a")).await.unwrap();
-    assert!(
-        up.wait_until(|st| st.idle_closes == 1, Duration::from_secs(2))
-            .await
-    );
-    let s = eventually(&client, |s| s.pool.counters.stale == 1).await;
-    assert_eq!(s.pool.idle, 0);
-    let (_, info) = get(&client, &up.url("/a")).await.unwrap();
-    assert!(!info.reused);
-    assert_eq!(only(&client).pool.counters.retries, 0);
-}
-
-#[tokio::test]
-async fn a_server_closed_idle_tls_socket_is_seen_while_idle() {
-    let up = Upstream::builder()
-        .tls(true)
-        .knobs(KnobSettings {
-            close_idle_after: Some(Duration::from_millis(20)),
-            ..Default::default()
-        })
-        .start()
-        .await;
-    let client = builder_for(&up).build().unwrap();
-    get(&client, &up.url("/a")).await.unwrap();
-    assert!(
-        up.wait_until(|st| st.idle_closes == 1, Duration::from_secs(2))
-            .await
-    );
-    // Nobody sends: the idle watch on the parked TLS socket saw the close.
-    let s = eventually(&client, |s| s.pool.counters.stale == 1).await;
-    assert_eq!((s.pool.idle, s.pool.counters.stale), (0, 1));
+    for tls in [false, true] {
+        let up = Upstream::builder()
+            .tls(tls)
+            .knobs(KnobSettings {
+                close_idle_after: Some(Duration::from_millis(20)),
+                ..Default::default()
+            })
+            .start()
+            .await;
+        let client = builder_for(&up).build().unwrap();
+        get(&client, &up.url("/a")).await.unwrap();
+        assert!(
+            up.wait_until(|st| st.idle_closes == 1, Duration::from_secs(2))
+                .await
+        );
+        // Nobody sends: the idle watch on the parked socket saw the close.
+        let s = eventually(&client, |s| s.pool.counters.stale == 1).await;
+        assert_eq!((s.pool.idle, s.pool.counters.stale), (0, 1), "tls={tls}");
+        let (_, info) = get(&client, &up.url("/a")).await.unwrap();
+        assert!(!info.reused, "tls={tls}");
+        assert_eq!(only(&client).pool.counters.retries, 0, "tls={tls}");
+    }
 }
