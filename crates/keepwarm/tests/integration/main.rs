@@ -6,6 +6,7 @@ mod cancel;
 mod connections;
 mod errors;
 mod exchange;
+mod h1_random;
 mod http2;
 mod limits;
 mod never_reused;
