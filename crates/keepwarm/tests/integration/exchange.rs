@@ -3,16 +3,15 @@
 //! framing corners (1xx, trailers, `HEAD`, bytes after the response) against
 //! a scripted loopback server that counts its connections.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use keepwarm::{Client, CloseReason, ConnectionInfo};
 use keepwarm_testkit::{KnobSettings, Upstream};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
+use crate::scripted::{serve, Reply, Scripted};
 use crate::support::{builder_for, get, only};
 
 #[test]
@@ -70,45 +69,9 @@ async fn a_body_read_in_another_task_drives_its_connection() {
     assert_eq!(s.pool.idle, 1);
 }
 
-/// A loopback server that answers the n-th request on any connection with
-/// `replies[n]` (the last one repeated), written verbatim; counts accepts.
-struct Scripted {
-    url: String,
-    accepted: Arc<AtomicU64>,
-}
-
+/// A scripted server answering every request with one of `replies`, whole.
 async fn scripted(replies: Vec<&'static [u8]>) -> Scripted {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/s", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicU64::new(0));
-    let (count, replies) = (accepted.clone(), Arc::new(replies));
-    let served = Arc::new(AtomicU64::new(0));
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            let (replies, served) = (replies.clone(), served.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    // Requests here have no body: a head is one request.
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        let n = served.fetch_add(1, Ordering::SeqCst) as usize;
-                        let reply = replies[n.min(replies.len() - 1)];
-                        if sock.write_all(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    Scripted { url, accepted }
+    serve(replies.into_iter().map(Reply::whole).collect()).await
 }
 
 async fn send(

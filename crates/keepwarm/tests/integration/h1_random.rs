@@ -3,65 +3,15 @@
 //! reused; mangled responses end in a response or an error, never a panic
 //! or a hang.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use keepwarm::Client;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-/// One reply: the pieces written one by one (a yield between them), and
-/// whether the server closes the connection after it.
-struct Reply {
-    pieces: Vec<Vec<u8>>,
-    close: bool,
-}
-
-/// A loopback server answering the n-th request (on any connection) with
-/// `replies[n]`; counts accepted connections.
-async fn serve(replies: Vec<Reply>) -> (String, Arc<AtomicU64>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/r", listener.local_addr().unwrap());
-    let accepted = Arc::new(AtomicU64::new(0));
-    let (count, replies) = (accepted.clone(), Arc::new(replies));
-    let next = Arc::new(AtomicU64::new(0));
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            // Each piece goes out at once (no Nagle wait for the ACK).
-            sock.set_nodelay(true).unwrap();
-            let (replies, next) = (replies.clone(), next.clone());
-            tokio::spawn(async move {
-                let (mut buf, mut chunk) = (Vec::new(), [0u8; 4096]);
-                loop {
-                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..end + 4);
-                        let n = next.fetch_add(1, Ordering::SeqCst) as usize;
-                        let Some(reply) = replies.get(n) else { return };
-                        for piece in &reply.pieces {
-                            if sock.write_all(piece).await.is_err() {
-                                return;
-                            }
-                            tokio::task::yield_now().await;
-                        }
-                        if reply.close {
-                            return;
-                        }
-                    }
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (url, accepted)
-}
+use crate::scripted::{serve, Reply};
 
 /// `bytes` cut at random places into at most `max` pieces.
 fn cut(rng: &mut StdRng, bytes: &[u8], max: usize) -> Vec<Vec<u8>> {
@@ -115,7 +65,8 @@ async fn chunked_bodies_cut_anywhere_arrive_whole_on_one_connection() {
         });
         cases.push((body, trailer));
     }
-    let (url, accepted) = serve(replies).await;
+    let s = serve(replies).await;
+    let (url, accepted) = (s.url, s.accepted);
     let client = Client::new().unwrap();
     for (i, (body, trailer)) in cases.into_iter().enumerate() {
         let resp = client.get(&url).await.unwrap();
@@ -166,7 +117,8 @@ async fn mangled_responses_are_answers_or_errors_never_panics_or_hangs() {
             close: true,
         });
     }
-    let (url, accepted) = serve(replies).await;
+    let s = serve(replies).await;
+    let (url, accepted) = (s.url, s.accepted);
     // Every connection is closed by the server after one reply, so nothing
     // waits for bytes that never come longer than the close.
     let client = Client::builder()

@@ -12,6 +12,7 @@ mod limits;
 mod never_reused;
 mod proxy;
 mod reuse;
+mod scripted;
 mod set_profile;
 mod stale;
 mod support;
