@@ -7,12 +7,19 @@ use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LE
 use crate::config::ApiKind;
 use crate::registry::Provider;
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and their relatives.
+/// Hop-by-hop headers (RFC 9110 §7.6.1) and their relatives, plus every
+/// `proxy-*` header.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade"
-    ) || name.as_str().starts_with("proxy-")
+    HOP_BY_HOP.contains(&name.as_str()) || name.as_str().starts_with("proxy-")
 }
 
 /// Names listed in `Connection:` are hop-by-hop too. Compared in place
@@ -70,27 +77,16 @@ pub fn downstream_response(mut headers: HeaderMap) -> HeaderMap {
             }
         }
     }
-    for n in listed {
+    // Then the fixed names and `proxy-*` (a list only when there are any).
+    let proxy: Vec<HeaderName> = (headers.keys())
+        .filter(|n| n.as_str().starts_with("proxy-"))
+        .cloned()
+        .collect();
+    for n in listed.into_iter().chain(proxy) {
         headers.remove(n);
     }
-    for n in [
-        "connection",
-        "keep-alive",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for n in HOP_BY_HOP {
         headers.remove(n);
-    }
-    if headers.keys().any(|n| n.as_str().starts_with("proxy-")) {
-        let proxy: Vec<HeaderName> = (headers.keys())
-            .filter(|n| n.as_str().starts_with("proxy-"))
-            .cloned()
-            .collect();
-        for n in proxy {
-            headers.remove(n);
-        }
     }
     headers
 }

@@ -393,8 +393,7 @@ impl Client {
     /// in the request's extensions overrides the label's and the client's
     /// proxy for this request.
     pub async fn request(&self, req: Request<Bytes>) -> Result<Response<ResponseBody>, Error> {
-        let label = req.extensions().get::<Label>().cloned();
-        self.request_in(label.as_ref(), req).await
+        self.request_in(None, req).await
     }
 
     /// [`request`](Self::request) under `label` (a provider's pool label)
